@@ -1,0 +1,256 @@
+//! Keeps the compiled configuration of this isolate current.
+//!
+//! The document is read from KV on the first request, then re-read at most once per refresh
+//! interval (`CONFIG_REFRESH_SECONDS`, default 10, 1-300). A document that is unchanged is not
+//! compiled again; a changed valid one replaces the current configuration in one step; an invalid
+//! or missing one is logged and the last good configuration keeps serving. Only an isolate that
+//! has never loaded a valid document answers 503.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::json;
+use worker::Env;
+
+use super::{compile, fingerprint, Gateway};
+use crate::error::GatewayError;
+use crate::platform;
+
+/// KV binding that holds route documents.
+pub const BINDING: &str = "CONFIG";
+/// KV key of the document, unless `CONFIG_KEY` names another.
+pub const DEFAULT_KEY: &str = "routes";
+/// Seconds between KV checks, unless `CONFIG_REFRESH_SECONDS` says otherwise.
+pub const DEFAULT_REFRESH_SECONDS: u64 = 10;
+const REFRESH_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
+
+/// Where the document lives and how often to look at it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub key: String,
+    pub refresh_ms: u64,
+}
+
+impl Settings {
+    /// Reads `CONFIG_KEY` and `CONFIG_REFRESH_SECONDS`; absent or invalid values give the defaults.
+    pub fn from_env(env: &Env) -> Self {
+        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+        Self::from_values(
+            var("CONFIG_KEY").as_deref(),
+            var("CONFIG_REFRESH_SECONDS").as_deref(),
+        )
+    }
+
+    pub fn from_values(key: Option<&str>, refresh_seconds: Option<&str>) -> Self {
+        let refresh = refresh_seconds
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|s| REFRESH_RANGE.contains(s))
+            .unwrap_or(DEFAULT_REFRESH_SECONDS);
+        Self {
+            key: key
+                .filter(|k| !k.is_empty())
+                .unwrap_or(DEFAULT_KEY)
+                .to_string(),
+            refresh_ms: refresh * 1000,
+        }
+    }
+}
+
+/// What this isolate knows about the configuration. Plain state, driven by [`Loader::due`] and
+/// [`Loader::accept`], so the swap rules are tested without KV.
+#[derive(Debug, Default)]
+pub struct Loader {
+    current: Option<Rc<Gateway>>,
+    /// Fingerprint of the last document seen in KV, valid or not, so a broken document is
+    /// compiled and logged once rather than on every check.
+    seen: Option<String>,
+    checked_at_ms: Option<f64>,
+    /// Why there is no current configuration, for the log of the 503.
+    problem: Option<String>,
+}
+
+impl Loader {
+    /// Whether KV should be read now. Without a configuration every request tries.
+    pub fn due(&self, now_ms: f64, refresh_ms: u64) -> bool {
+        match (&self.current, self.checked_at_ms) {
+            (Some(_), Some(at)) => now_ms - at >= refresh_ms as f64,
+            _ => true,
+        }
+    }
+
+    /// Marks a check as started, so concurrent requests keep using the current configuration.
+    pub fn begin_check(&mut self, now_ms: f64) {
+        self.checked_at_ms = Some(now_ms);
+    }
+
+    /// Takes what KV returned; returns a log line when something changed.
+    pub fn accept(&mut self, read: Result<Option<String>, String>, key: &str) -> Option<String> {
+        match read {
+            Err(cause) => {
+                let cause = format!("reading KV key '{key}' failed: {cause}");
+                self.problem = Some(cause.clone());
+                Some(
+                    json!({"type": "config", "event": "read_failed", "key": key, "cause": cause})
+                        .to_string(),
+                )
+            }
+            Ok(None) => {
+                let first_time = self.seen.is_some() || self.problem.is_none();
+                self.seen = None;
+                self.problem = Some(format!("KV key '{key}' is missing"));
+                first_time.then(|| json!({"type": "config", "event": "missing", "key": key, "serving": self.version()}).to_string())
+            }
+            Ok(Some(text)) => {
+                let version = fingerprint(&text);
+                if self.seen.as_deref() == Some(version.as_str()) {
+                    return None;
+                }
+                self.seen = Some(version.clone());
+                match compile(&text) {
+                    Ok(gateway) => {
+                        let routes = gateway.routes.routes().len();
+                        self.current = Some(Rc::new(gateway));
+                        self.problem = None;
+                        Some(json!({"type": "config", "event": "loaded", "key": key, "version": version, "routes": routes}).to_string())
+                    }
+                    Err(errors) => {
+                        self.problem = Some(format!(
+                            "document {version} is invalid ({} errors)",
+                            errors.len()
+                        ));
+                        Some(json!({"type": "config", "event": "rejected", "key": key, "version": version,
+                                    "serving": self.version(), "errors": errors}).to_string())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The configuration to serve with, or the 503 that explains why there is none.
+    pub fn current(&self) -> Result<Rc<Gateway>, GatewayError> {
+        self.current
+            .clone()
+            .ok_or_else(|| GatewayError::ConfigUnavailable {
+                cause: self
+                    .problem
+                    .clone()
+                    .unwrap_or_else(|| "no configuration loaded".into()),
+            })
+    }
+
+    fn version(&self) -> Option<&str> {
+        self.current.as_deref().map(|g| g.version.as_str())
+    }
+}
+
+thread_local! {
+    static LOADER: RefCell<Loader> = RefCell::new(Loader::default());
+}
+
+/// The configuration for this request, refreshed from KV when the interval has passed.
+pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Gateway>, GatewayError> {
+    let settings = Settings::from_env(env);
+    let due = LOADER.with(|loader| {
+        let mut loader = loader.borrow_mut();
+        let due = loader.due(now_ms, settings.refresh_ms);
+        if due {
+            loader.begin_check(now_ms);
+        }
+        due
+    });
+    if due {
+        let read = match env.kv(BINDING) {
+            Ok(kv) => kv
+                .get(&settings.key)
+                .text()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the KV binding '{BINDING}' is not configured: {e}")),
+        };
+        let event = LOADER.with(|loader| loader.borrow_mut().accept(read, &settings.key));
+        if let Some(line) = event {
+            platform::log(&line);
+        }
+    }
+    LOADER.with(|loader| loader.borrow().current())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"version":1,"services":{"s":{"upstreams":["http://127.0.0.1:1"]}},
+        "routes":[{"name":"a","path":"/a","service":"s"}]}"#;
+    const GOOD_2: &str = r#"{"version":1,"services":{"s":{"upstreams":["http://127.0.0.1:1"]}},
+        "routes":[{"name":"b","path":"/b","service":"s"}]}"#;
+    const BROKEN: &str = r#"{"version":1,"services":{},"routes":[{"name":"a"}]}"#;
+
+    fn route_names(loader: &Loader) -> Vec<String> {
+        let gateway = loader.current().expect("config");
+        gateway
+            .routes
+            .routes()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn without_any_config_requests_get_503() {
+        let mut loader = Loader::default();
+        assert!(loader.due(0.0, 10_000));
+        loader.accept(Ok(None), "routes");
+        let error = loader.current().expect_err("no config");
+        assert_eq!(error.status(), 503);
+        loader.accept(Ok(Some(BROKEN.into())), "routes");
+        assert_eq!(loader.current().expect_err("still none").status(), 503);
+    }
+
+    #[test]
+    fn a_broken_document_keeps_the_last_good_one_serving() {
+        let mut loader = Loader::default();
+        assert!(loader.accept(Ok(Some(GOOD.into())), "routes").is_some());
+        let rejected = loader
+            .accept(Ok(Some(BROKEN.into())), "routes")
+            .expect("logged");
+        assert!(rejected.contains("\"rejected\""));
+        assert!(rejected.contains("$.routes[0].path"));
+        assert_eq!(route_names(&loader), ["a"]);
+        // The same broken text is not compiled or logged again.
+        assert!(loader.accept(Ok(Some(BROKEN.into())), "routes").is_none());
+        loader.accept(Ok(Some(GOOD_2.into())), "routes");
+        assert_eq!(route_names(&loader), ["b"]);
+        loader.accept(Err("network".into()), "routes");
+        loader.accept(Ok(None), "routes");
+        assert_eq!(route_names(&loader), ["b"]);
+    }
+
+    #[test]
+    fn checks_wait_for_the_interval_once_loaded() {
+        let mut loader = Loader::default();
+        loader.begin_check(1_000.0);
+        loader.accept(Ok(Some(GOOD.into())), "routes");
+        assert!(!loader.due(5_000.0, 10_000));
+        assert!(loader.due(11_000.0, 10_000));
+        // An unchanged document is not a change.
+        assert!(loader.accept(Ok(Some(GOOD.into())), "routes").is_none());
+    }
+
+    #[test]
+    fn settings_are_bounded() {
+        assert_eq!(
+            Settings::from_values(None, None),
+            Settings {
+                key: "routes".into(),
+                refresh_ms: 10_000
+            }
+        );
+        assert_eq!(
+            Settings::from_values(Some("k"), Some("2")).refresh_ms,
+            2_000
+        );
+        assert_eq!(Settings::from_values(None, Some("0")).refresh_ms, 10_000);
+        assert_eq!(Settings::from_values(None, Some("9999")).refresh_ms, 10_000);
+        assert_eq!(Settings::from_values(None, Some("x")).refresh_ms, 10_000);
+    }
+}

@@ -1,0 +1,58 @@
+//! Route configuration: the file format, its validation, and the compiled form requests use.
+//!
+//! A document goes `text → JSON → model (validated) → Gateway (compiled)` once per change; every
+//! request then reads the same [`Gateway`] until a newer document replaces it.
+
+pub mod loader;
+pub mod model;
+pub mod parse;
+pub mod reader;
+
+use std::collections::BTreeMap;
+
+pub use reader::ConfigError;
+
+use crate::routing::RouteTable;
+use model::Service;
+use reader::Errors;
+
+/// A compiled configuration, ready to route requests.
+#[derive(Debug)]
+pub struct Gateway {
+    pub services: BTreeMap<String, Service>,
+    pub routes: RouteTable,
+    /// Content hash of the document this was compiled from, reported in logs.
+    pub version: String,
+}
+
+/// Validates and compiles a route document. On failure, returns every problem found.
+pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
+    let document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        vec![ConfigError {
+            path: "$".into(),
+            message: format!("not valid JSON: {e}"),
+        }]
+    })?;
+    let mut errors = Errors::default();
+    let config = parse::parse(&document, &mut errors);
+    let routes = RouteTable::build(config.routes, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.into_vec());
+    }
+    Ok(Gateway {
+        services: config.services,
+        routes,
+        version: fingerprint(text),
+    })
+}
+
+/// A short, stable content hash (FNV-1a, 64 bits) identifying a document's exact text.
+pub fn fingerprint(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+//! The validated configuration: what the rest of the gateway reads. Nothing here can be invalid.
+
+use std::collections::BTreeMap;
+
+use crate::routing::methods::MethodSet;
+use crate::routing::pattern::Template;
+
+/// A whole route document after validation.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub services: BTreeMap<String, Service>,
+    pub routes: Vec<Route>,
+}
+
+/// A named origin microservice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    /// One or more base URLs; each request goes to one of them, chosen uniformly at random.
+    pub upstreams: Vec<Upstream>,
+    /// How long to wait for the origin's response headers before answering 504 (default 15 s).
+    pub timeout_ms: u64,
+}
+
+/// One base URL of a service, split so that paths can be appended without re-parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// The base URL's path without a trailing slash; empty for the root.
+    pub base_path: String,
+}
+
+/// One route: which requests it takes and how they reach their service.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Index in the document's `routes` array, for error paths.
+    pub position: usize,
+    pub name: String,
+    /// Accepted methods; all known methods when the document names none.
+    pub methods: MethodSet,
+    /// The matchit pattern, for example `/users/{id}`.
+    pub path: String,
+    /// Only requests for this host (lower case, without port) match; any host when absent.
+    pub host: Option<String>,
+    pub service: String,
+    pub rewrite: Rewrite,
+    pub request_headers: HeaderRules,
+    pub response_headers: HeaderRules,
+}
+
+/// How the path sent upstream is derived from the request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Send the request path unchanged (the default).
+    Keep,
+    /// Remove this literal prefix; an empty remainder becomes `/`.
+    StripPrefix(String),
+    /// Build the path from a template using the route's parameters.
+    Template(Template),
+}
+
+/// Header changes applied in order: remove first, then set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderRules {
+    /// Lower-case names to set, replacing any value already present.
+    pub set: Vec<(String, String)>,
+    /// Lower-case names to remove.
+    pub remove: Vec<String>,
+}

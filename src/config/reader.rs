@@ -1,0 +1,249 @@
+//! The raw file format: a walker over the parsed JSON that knows the path of every value.
+//!
+//! Validation must report every problem with its JSON path, and serde stops at the first one, so
+//! the document is read as a `serde_json::Value` and each object is visited through [`Object`],
+//! which remembers which keys were consumed and reports the rest as unknown.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One problem in a route document, located by its JSON path (for example `$.routes[2].path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found so far, in document order.
+#[derive(Debug, Default)]
+pub struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    pub fn push(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<ConfigError> {
+        self.0
+    }
+}
+
+/// The JSON path of `key` inside the object at `parent`.
+pub fn key_path(parent: &str, key: &str) -> String {
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if simple {
+        format!("{parent}.{key}")
+    } else {
+        format!("{parent}[{}]", Value::String(key.to_string()))
+    }
+}
+
+/// The JSON path of element `index` of the array at `parent`.
+pub fn index_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// A JSON object being read; keys not asked for are reported by [`Object::finish`].
+pub struct Object<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+    known: Vec<&'static str>,
+}
+
+impl<'a> Object<'a> {
+    /// Starts reading `value` as an object, or records that it is not one.
+    pub fn read(value: &'a Value, path: &str, errors: &mut Errors) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Self {
+                path: path.to_string(),
+                map,
+                known: Vec::new(),
+            }),
+            other => {
+                errors.push(path, format!("expected an object, found {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// An optional member; `null` counts as absent.
+    pub fn optional(&mut self, key: &'static str) -> Option<(&'a Value, String)> {
+        self.known.push(key);
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some((value, key_path(&self.path, key))),
+        }
+    }
+
+    /// A required member; its absence is recorded as an error.
+    pub fn required(
+        &mut self,
+        key: &'static str,
+        errors: &mut Errors,
+    ) -> Option<(&'a Value, String)> {
+        let found = self.optional(key);
+        if found.is_none() {
+            errors.push(&key_path(&self.path, key), "is required");
+        }
+        found
+    }
+
+    /// Reports every member that was never asked for: a typo in a setting must not pass silently.
+    pub fn finish(self, errors: &mut Errors) {
+        for key in self.map.keys() {
+            if !self.known.contains(&key.as_str()) {
+                let hint = closest(key, &self.known)
+                    .map(|k| format!(" (did you mean '{k}'?)"))
+                    .unwrap_or_default();
+                errors.push(
+                    &key_path(&self.path, key),
+                    format!("unknown key '{key}'{hint}"),
+                );
+            }
+        }
+    }
+}
+
+/// Reads a string, or records that the value is not one.
+pub fn string<'a>(value: &'a Value, path: &str, errors: &mut Errors) -> Option<&'a str> {
+    match value {
+        Value::String(s) => Some(s),
+        other => {
+            errors.push(path, format!("expected a string, found {}", kind(other)));
+            None
+        }
+    }
+}
+
+/// Reads an array, or records that the value is not one.
+pub fn array<'a>(value: &'a Value, path: &str, errors: &mut Errors) -> Option<&'a [Value]> {
+    match value {
+        Value::Array(items) => Some(items),
+        other => {
+            errors.push(path, format!("expected an array, found {}", kind(other)));
+            None
+        }
+    }
+}
+
+/// Reads a whole number within `min..=max`, or records why it is not acceptable.
+pub fn integer_in(
+    value: &Value,
+    path: &str,
+    min: u64,
+    max: u64,
+    errors: &mut Errors,
+) -> Option<u64> {
+    match value.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        Some(n) => {
+            errors.push(
+                path,
+                format!("{n} is out of range: must be between {min} and {max}"),
+            );
+            None
+        }
+        None => {
+            let found = match value {
+                Value::Number(_) => "a negative or fractional number".to_string(),
+                other => kind(other).to_string(),
+            };
+            errors.push(
+                path,
+                format!("expected a whole number between {min} and {max}, found {found}"),
+            );
+            None
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The known key nearest to a misspelt one, if it is close enough to be a likely typo.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_keys_are_reported_with_a_suggestion() {
+        let doc = json!({"timeout_ms": 5, "timeuot_ms": 6});
+        let mut errors = Errors::default();
+        let mut object = Object::read(&doc, "$.services.users", &mut errors).expect("object");
+        object.optional("timeout_ms");
+        object.finish(&mut errors);
+        let errors = errors.into_vec();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "$.services.users.timeuot_ms");
+        assert!(errors[0].message.contains("did you mean 'timeout_ms'"));
+    }
+
+    #[test]
+    fn paths_quote_keys_that_are_not_identifiers() {
+        assert_eq!(key_path("$", "routes"), "$.routes");
+        assert_eq!(key_path("$.services", "a b"), "$.services[\"a b\"]");
+        assert_eq!(index_path("$.routes", 3), "$.routes[3]");
+    }
+
+    #[test]
+    fn integers_out_of_range_are_errors() {
+        let mut errors = Errors::default();
+        assert_eq!(integer_in(&json!(0), "$.t", 1, 10, &mut errors), None);
+        assert_eq!(integer_in(&json!(2.5), "$.t", 1, 10, &mut errors), None);
+        assert_eq!(integer_in(&json!("5"), "$.t", 1, 10, &mut errors), None);
+        assert_eq!(integer_in(&json!(5), "$.t", 1, 10, &mut errors), Some(5));
+        assert_eq!(errors.into_vec().len(), 3);
+    }
+}

@@ -1,0 +1,208 @@
+use serde_json::json;
+
+use super::*;
+use crate::config::model::Rewrite;
+use crate::error::GatewayError;
+
+fn valid() -> serde_json::Value {
+    json!({
+        "version": 1,
+        "services": {
+            "users": { "upstreams": ["http://127.0.0.1:9101/base/"], "timeout_ms": 2000 },
+            "orders": { "upstreams": ["https://orders.internal", "https://orders-2.internal:8443"] }
+        },
+        "routes": [
+            { "name": "user", "methods": ["GET"], "path": "/api/users/{id}", "service": "users",
+              "upstream_path": "/v2/users/{id}" },
+            { "name": "user-update", "methods": ["PUT", "PATCH"], "path": "/api/users/{id}", "service": "users" },
+            { "name": "me", "methods": ["GET"], "path": "/api/users/me", "service": "users" },
+            { "name": "orders", "path": "/api/orders/{*rest}", "service": "orders", "strip_prefix": "/api" },
+            { "name": "orders-admin", "host": "admin.example.com", "path": "/api/orders/{*rest}", "service": "orders" }
+        ]
+    })
+}
+
+fn compile_value(value: &serde_json::Value) -> Result<Gateway, Vec<ConfigError>> {
+    compile(&value.to_string())
+}
+
+fn errors_of(value: serde_json::Value) -> Vec<ConfigError> {
+    match compile_value(&value) {
+        Ok(_) => panic!("expected errors"),
+        Err(errors) => errors,
+    }
+}
+
+fn paths(errors: &[ConfigError]) -> Vec<&str> {
+    errors.iter().map(|e| e.path.as_str()).collect()
+}
+
+#[test]
+fn a_valid_document_compiles_with_defaults() {
+    let gateway = compile_value(&valid()).expect("valid");
+    assert_eq!(gateway.services["users"].timeout_ms, 2000);
+    assert_eq!(
+        gateway.services["orders"].timeout_ms,
+        parse::DEFAULT_TIMEOUT_MS
+    );
+    assert_eq!(
+        gateway.services["users"].upstreams[0].origin,
+        "http://127.0.0.1:9101"
+    );
+    assert_eq!(gateway.services["users"].upstreams[0].base_path, "/base");
+    assert_eq!(
+        gateway.services["orders"].upstreams[1].origin,
+        "https://orders-2.internal:8443"
+    );
+    let orders = &gateway.routes.routes()[3];
+    assert_eq!(orders.rewrite, Rewrite::StripPrefix("/api".into()));
+}
+
+#[test]
+fn every_error_is_reported_with_its_path() {
+    let errors = errors_of(json!({
+        "version": 2,
+        "services": {
+            "users": { "upstreams": ["ftp://x", "not a url"], "timeout_ms": 0, "retries": 3 },
+            "Bad Name": { "upstreams": [] }
+        },
+        "routes": [
+            { "name": "a", "path": "users", "service": "users" },
+            { "name": "a", "path": "/x/{id", "service": "nope", "methods": ["GET", "GTE"] },
+            { "name": "c", "path": "/c/{id}", "service": "users", "upstream_path": "/c/{name}" },
+            { "name": "d", "path": "/d", "service": "users", "strip_prefix": "/e" },
+            { "name": "e", "path": "/e", "service": "users", "request_headers": { "set": { "connection": "close" } } }
+        ],
+        "extra": true
+    }));
+    let got = paths(&errors);
+    for expected in [
+        "$.version",
+        "$.services.users.upstreams[0]",
+        "$.services.users.upstreams[1]",
+        "$.services.users.timeout_ms",
+        "$.services.users.retries",
+        "$.services[\"Bad Name\"]",
+        "$.services[\"Bad Name\"].upstreams",
+        "$.routes[0].path",
+        "$.routes[1].name",
+        "$.routes[1].path",
+        "$.routes[1].service",
+        "$.routes[1].methods[1]",
+        "$.routes[2].upstream_path",
+        "$.routes[3].strip_prefix",
+        "$.routes[4].request_headers.set.connection",
+        "$.extra",
+    ] {
+        assert!(got.contains(&expected), "missing {expected} in {got:?}");
+    }
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    let errors = compile("{\"version\": 1,,}").expect_err("invalid");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "$");
+    assert!(errors[0].message.contains("line 1"));
+}
+
+#[test]
+fn conflicting_paths_are_errors() {
+    let mut doc = valid();
+    doc["routes"]
+        .as_array_mut()
+        .expect("array")
+        .push(json!({ "name": "clash", "path": "/api/users/{name}", "service": "users" }));
+    let errors = errors_of(doc);
+    assert_eq!(paths(&errors), ["$.routes[5].path"]);
+    assert!(
+        errors[0].message.contains("conflicts"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn same_path_with_overlapping_methods_is_an_error() {
+    let mut doc = valid();
+    doc["routes"]
+        .as_array_mut()
+        .expect("array")
+        .push(json!({ "name": "dup", "methods": ["HEAD"], "path": "/api/users/{id}", "service": "users" }));
+    let errors = errors_of(doc);
+    assert_eq!(paths(&errors), ["$.routes[5].methods"]);
+    assert!(errors[0].message.contains("'user'"));
+}
+
+#[test]
+fn resolves_by_method_static_segments_and_host() {
+    let gateway = compile_value(&valid()).expect("valid");
+    let routes = &gateway.routes;
+    let found = routes
+        .resolve("GET", "example.com", "/api/users/42")
+        .expect("match");
+    assert_eq!(found.route.name, "user");
+    assert_eq!(found.param("id"), Some("42"));
+    assert_eq!(
+        routes
+            .resolve("HEAD", "example.com", "/api/users/42")
+            .expect("match")
+            .route
+            .name,
+        "user"
+    );
+    assert_eq!(
+        routes
+            .resolve("PATCH", "example.com", "/api/users/42")
+            .expect("match")
+            .route
+            .name,
+        "user-update"
+    );
+    assert_eq!(
+        routes
+            .resolve("GET", "example.com", "/api/users/me")
+            .expect("match")
+            .route
+            .name,
+        "me"
+    );
+    assert_eq!(
+        routes
+            .resolve("GET", "example.com", "/api/orders/1/items")
+            .expect("match")
+            .route
+            .name,
+        "orders"
+    );
+    let admin = routes
+        .resolve("GET", "admin.example.com", "/api/orders/1")
+        .expect("match");
+    assert_eq!(admin.route.name, "orders-admin");
+    assert_eq!(admin.param("rest"), Some("1"));
+}
+
+#[test]
+fn wrong_method_lists_what_is_allowed() {
+    let gateway = compile_value(&valid()).expect("valid");
+    match gateway
+        .routes
+        .resolve("DELETE", "example.com", "/api/users/42")
+    {
+        Err(GatewayError::MethodNotAllowed { allow }) => {
+            assert_eq!(allow, ["GET", "HEAD", "PUT", "PATCH"]);
+        }
+        other => panic!("expected 405, got {other:?}"),
+    }
+    assert!(matches!(
+        gateway.routes.resolve("GET", "example.com", "/nothing"),
+        Err(GatewayError::RouteNotFound)
+    ));
+}
+
+#[test]
+fn fingerprints_change_with_content() {
+    assert_eq!(fingerprint("a"), fingerprint("a"));
+    assert_ne!(fingerprint("a"), fingerprint("b"));
+    assert_eq!(fingerprint("").len(), 16);
+}

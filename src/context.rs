@@ -1,0 +1,53 @@
+//! Per-request state that crosses stages. The access log is written from it alone.
+
+use crate::error::GatewayError;
+use crate::observe::trace::TraceContext;
+
+/// What every stage may read and record about the request being served.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub trace: TraceContext,
+    /// Platform time when the request arrived, in milliseconds since the epoch.
+    pub started_ms: f64,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    /// Name of the matched route, once routing has chosen one.
+    pub route: Option<String>,
+    pub service: Option<String>,
+    /// Version (content hash) of the configuration that served the request.
+    pub config_version: Option<String>,
+    pub upstream_status: Option<u16>,
+    /// Time from sending the upstream request to its response headers.
+    pub upstream_ms: Option<f64>,
+    /// The status returned to the client.
+    pub status: u16,
+    /// The error that ended the request, if one did: its stable code and full cause.
+    pub error: Option<(&'static str, String)>,
+}
+
+impl RequestContext {
+    pub fn new(request_id: String, trace: TraceContext, started_ms: f64) -> Self {
+        Self {
+            request_id,
+            trace,
+            started_ms,
+            method: String::new(),
+            host: String::new(),
+            path: String::new(),
+            route: None,
+            service: None,
+            config_version: None,
+            upstream_status: None,
+            upstream_ms: None,
+            status: 0,
+            error: None,
+        }
+    }
+
+    /// Records the error that ended the request; its full cause goes to the log, not the client.
+    pub fn record_error(&mut self, error: &GatewayError) {
+        self.error = Some((error.code(), error.to_string()));
+    }
+}

@@ -1,0 +1,240 @@
+//! The one error type of the request path and the one place that renders it.
+//!
+//! Every stage returns [`GatewayError`] unchanged up to the entry point, which calls
+//! [`GatewayError::problem`] once. Clients see a stable `code` and a safe message; the access log
+//! sees the full cause through [`GatewayError::log_cause`].
+
+use serde::Serialize;
+
+/// Whose fault an error is, which decides the status class and how loudly it is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// The request was wrong: 4xx.
+    Client,
+    /// The origin failed or was too slow: 502/504.
+    Upstream,
+    /// The gateway itself cannot serve: 5xx other than upstream failures.
+    Gateway,
+}
+
+/// Everything that can stop a request before the origin's own response is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    /// No route matches the host and path.
+    RouteNotFound,
+    /// A route matches the path but not the method; `allow` lists the methods that would match.
+    MethodNotAllowed { allow: Vec<String> },
+    /// The path is not acceptable: malformed percent-encoding or a dot segment.
+    InvalidPath { reason: &'static str },
+    /// The request line or headers exceed the documented limits.
+    RequestTooLarge { what: &'static str, limit: usize },
+    /// No valid route configuration has ever been loaded by this isolate.
+    ConfigUnavailable { cause: String },
+    /// The origin could not be reached (refused, reset, DNS, TLS).
+    UpstreamUnreachable { service: String, cause: String },
+    /// The origin did not answer within the service's timeout; the subrequest was aborted.
+    UpstreamTimeout { service: String, timeout_ms: u64 },
+    /// A bug or platform failure inside the gateway.
+    Internal { cause: String },
+}
+
+/// An RFC 9457 problem document plus the response metadata that goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    /// Extra response headers (for example `Allow` on 405).
+    pub headers: Vec<(&'static str, String)>,
+    pub body: ProblemBody,
+}
+
+/// The JSON body of a problem response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code, equal to the last segment of `type`.
+    pub code: &'static str,
+    pub request_id: String,
+}
+
+/// Prefix of every problem `type`; the code follows it.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:edge-gateway:problem:";
+
+impl GatewayError {
+    /// The stable code clients can match on; never changes once released.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RouteNotFound => "route-not-found",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
+            Self::InvalidPath { .. } => "invalid-path",
+            Self::RequestTooLarge { .. } => "request-too-large",
+            Self::ConfigUnavailable { .. } => "config-unavailable",
+            Self::UpstreamUnreachable { .. } => "upstream-unreachable",
+            Self::UpstreamTimeout { .. } => "upstream-timeout",
+            Self::Internal { .. } => "internal-error",
+        }
+    }
+
+    /// Whose fault this is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::RouteNotFound
+            | Self::MethodNotAllowed { .. }
+            | Self::InvalidPath { .. }
+            | Self::RequestTooLarge { .. } => Fault::Client,
+            Self::UpstreamUnreachable { .. } | Self::UpstreamTimeout { .. } => Fault::Upstream,
+            Self::ConfigUnavailable { .. } | Self::Internal { .. } => Fault::Gateway,
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::RouteNotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } => 400,
+            Self::ConfigUnavailable { .. } => 503,
+            Self::UpstreamUnreachable { .. } => 502,
+            Self::UpstreamTimeout { .. } => 504,
+            Self::Internal { .. } => 500,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::RouteNotFound => "Not Found",
+            Self::MethodNotAllowed { .. } => "Method Not Allowed",
+            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } => "Bad Request",
+            Self::ConfigUnavailable { .. } => "Service Unavailable",
+            Self::UpstreamUnreachable { .. } => "Bad Gateway",
+            Self::UpstreamTimeout { .. } => "Gateway Timeout",
+            Self::Internal { .. } => "Internal Server Error",
+        }
+    }
+
+    /// What the client is told: enough to act on, nothing about our internals.
+    fn safe_detail(&self) -> String {
+        match self {
+            Self::RouteNotFound => "No route matches this host and path.".into(),
+            Self::MethodNotAllowed { allow } => {
+                format!("This route accepts only: {}.", allow.join(", "))
+            }
+            Self::InvalidPath { reason } => format!("The request path is invalid: {reason}."),
+            Self::RequestTooLarge { what, limit } => {
+                format!("The {what} exceeds the limit of {limit} bytes.")
+            }
+            Self::ConfigUnavailable { .. } => {
+                "The gateway has no valid route configuration loaded yet.".into()
+            }
+            Self::UpstreamUnreachable { service, .. } => {
+                format!("The upstream service '{service}' could not be reached.")
+            }
+            Self::UpstreamTimeout {
+                service,
+                timeout_ms,
+            } => {
+                format!("The upstream service '{service}' did not answer within {timeout_ms} ms.")
+            }
+            Self::Internal { .. } => "The gateway failed to handle this request.".into(),
+        }
+    }
+
+    /// The full cause for the access log; `None` when the client-facing detail says it all.
+    pub fn log_cause(&self) -> Option<&str> {
+        match self {
+            Self::ConfigUnavailable { cause }
+            | Self::UpstreamUnreachable { cause, .. }
+            | Self::Internal { cause } => Some(cause),
+            _ => None,
+        }
+    }
+
+    /// Turns the error into the problem response clients receive.
+    pub fn problem(&self, request_id: &str) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let mut headers = vec![("cache-control", "no-store".to_string())];
+        match self {
+            Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
+            Self::ConfigUnavailable { .. } => headers.push(("retry-after", "5".to_string())),
+            _ => {}
+        }
+        Problem {
+            status,
+            headers,
+            body: ProblemBody {
+                type_uri: format!("{PROBLEM_TYPE_PREFIX}{code}"),
+                title: self.title(),
+                status,
+                detail: self.safe_detail(),
+                code,
+                request_id: request_id.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.log_cause() {
+            Some(cause) => write!(f, "{}: {cause}", self.code()),
+            None => write!(f, "{}: {}", self.code(), self.safe_detail()),
+        }
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_not_allowed_carries_allow_header() {
+        let problem = GatewayError::MethodNotAllowed {
+            allow: vec!["GET".into(), "HEAD".into()],
+        }
+        .problem("req-1");
+        assert_eq!(problem.status, 405);
+        assert!(problem
+            .headers
+            .contains(&("allow", "GET, HEAD".to_string())));
+        assert_eq!(
+            problem.body.type_uri,
+            "urn:edge-gateway:problem:method-not-allowed"
+        );
+        assert_eq!(problem.body.request_id, "req-1");
+    }
+
+    #[test]
+    fn upstream_causes_do_not_reach_the_client() {
+        let error = GatewayError::UpstreamUnreachable {
+            service: "users".into(),
+            cause: "connect ECONNREFUSED 10.0.0.7:8080".into(),
+        };
+        let problem = error.problem("r");
+        assert_eq!(problem.status, 502);
+        assert!(!problem.body.detail.contains("10.0.0.7"));
+        assert_eq!(
+            error.log_cause(),
+            Some("connect ECONNREFUSED 10.0.0.7:8080")
+        );
+        assert_eq!(error.fault(), Fault::Upstream);
+    }
+
+    #[test]
+    fn timeouts_are_504_and_name_the_service() {
+        let problem = GatewayError::UpstreamTimeout {
+            service: "orders".into(),
+            timeout_ms: 250,
+        }
+        .problem("r");
+        assert_eq!(problem.status, 504);
+        assert!(problem.body.detail.contains("orders"));
+        assert!(problem.body.detail.contains("250 ms"));
+    }
+}

@@ -1,0 +1,73 @@
+//! An API gateway that runs as a Cloudflare Worker.
+//!
+//! The entry point reads the request once, runs the [`pipeline`], renders any error as
+//! problem+json, and writes the access log. See `pipeline.rs` for the order of stages.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod intake;
+pub mod observe;
+pub mod pipeline;
+pub mod platform;
+pub mod routing;
+pub mod upstream;
+
+use worker::{event, Context, Env, Request, Response};
+
+use context::RequestContext;
+use error::GatewayError;
+use observe::{access_log, request_id, trace::TraceContext};
+use pipeline::Incoming;
+use upstream::headers::header;
+
+#[event(fetch)]
+pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started_ms = platform::now_ms();
+    let headers = upstream::entries(req.headers());
+    let request_id =
+        request_id::accept_or_generate(header(&headers, "x-request-id"), platform::random_bytes());
+    let trace = TraceContext::continue_or_start(
+        header(&headers, "traceparent"),
+        header(&headers, "tracestate"),
+        platform::random_bytes(),
+    );
+    let mut ctx = RequestContext::new(request_id, trace, started_ms);
+    ctx.method = req.method().to_string();
+
+    let outcome = match req.url() {
+        Ok(url) => {
+            ctx.host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            ctx.path = url.path().to_string();
+            pipeline::run(req, Incoming { url, headers }, &env, &mut ctx).await
+        }
+        Err(e) => Err(GatewayError::Internal {
+            cause: format!("request URL unreadable: {e}"),
+        }),
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(error) => {
+            ctx.record_error(&error);
+            render_problem(&error, &ctx.request_id)?
+        }
+    };
+    ctx.status = response.status_code();
+    platform::log(&access_log::line(&ctx, platform::now_ms()));
+    Ok(response)
+}
+
+/// The one place an error becomes a response: RFC 9457 problem+json with a stable code.
+fn render_problem(error: &GatewayError, request_id: &str) -> worker::Result<Response> {
+    let problem = error.problem(request_id);
+    let body =
+        serde_json::to_vec(&problem.body).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let response = Response::from_bytes(body)?.with_status(problem.status);
+    let headers = response.headers();
+    headers.set("content-type", "application/problem+json")?;
+    headers.set("x-request-id", request_id)?;
+    for (name, value) in &problem.headers {
+        headers.set(name, value)?;
+    }
+    Ok(response)
+}

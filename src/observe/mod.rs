@@ -1,0 +1,5 @@
+//! Request ids, W3C trace context, and the access log.
+
+pub mod access_log;
+pub mod request_id;
+pub mod trace;

@@ -1,0 +1,120 @@
+//! The request path, in order. Each stage reads and writes the [`RequestContext`] and either lets
+//! the request continue or ends it with a [`GatewayError`]; stages never call each other.
+//!
+//! ```text
+//!  request
+//!    │
+//!    ▼
+//!  intake ──────────── malformed path, oversized request ──▶ 400
+//!    │
+//!  configuration ───── nothing valid ever loaded ──────────▶ 503
+//!    │
+//!  route ───────────── no route / wrong method ────────────▶ 404 / 405
+//!    │
+//!  (authenticate → rate limit → cache lookup: later stages slot in here)
+//!    │
+//!  upstream ────────── refused / too slow ─────────────────▶ 502 / 504
+//!    │
+//!  respond (client headers; cache store slots in here)
+//!    │
+//!    ▼
+//!  response ──▶ access log (written by the entry point from the context)
+//! ```
+
+use worker::wasm_bindgen::JsValue;
+use worker::{Env, Request, Response};
+
+use crate::config::loader;
+use crate::context::RequestContext;
+use crate::error::GatewayError;
+use crate::intake;
+use crate::platform;
+use crate::upstream::{self, headers, target};
+
+/// What the entry point read from the request before the pipeline starts.
+pub struct Incoming {
+    pub url: worker::Url,
+    /// Header pairs with lower-case names, in arrival order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Runs every stage for one request.
+pub async fn run(
+    req: Request,
+    incoming: Incoming,
+    env: &Env,
+    ctx: &mut RequestContext,
+) -> Result<Response, GatewayError> {
+    let Incoming { url, headers } = incoming;
+    let path = url.path();
+    let query = url.query();
+
+    // Intake first: a malformed request must not cost a KV read or a subrequest.
+    intake::check(path, query, &headers)?;
+
+    // Configuration before routing: the route table is part of it.
+    let gateway = loader::current(env, ctx.started_ms).await?;
+    ctx.config_version = Some(gateway.version.clone());
+
+    // Route: everything after this point knows which route and service it serves.
+    let matched = gateway.routes.resolve(&ctx.method, &ctx.host, path)?;
+    let route = matched.route;
+    ctx.route = Some(route.name.clone());
+
+    // Authentication, rate limiting and cache lookup belong here, in that order: who is asking
+    // decides the limit and the cache key, and a cached answer must not skip either check.
+
+    // Upstream: one origin of the route's service, chosen at random.
+    let service = gateway
+        .services
+        .get(&route.service)
+        .ok_or_else(|| GatewayError::Internal {
+            cause: format!(
+                "route '{}' names unknown service '{}'",
+                route.name, route.service
+            ),
+        })?;
+    ctx.service = Some(service.name.clone());
+    let origin = target::pick(&service.upstreams, platform::random_u32()).ok_or_else(|| {
+        GatewayError::Internal {
+            cause: format!("service '{}' has no upstreams", service.name),
+        }
+    })?;
+    let upstream_path = target::upstream_path(route, &matched, path);
+    let upstream_url = target::upstream_url(origin, &upstream_path, query);
+    let traceparent = ctx.trace.upstream_header();
+    let forwarding = headers::Forwarding {
+        client_ip: headers::header(&headers, "cf-connecting-ip"),
+        proto: url.scheme(),
+        host: headers::header(&headers, "host").unwrap_or(&ctx.host),
+        request_id: &ctx.request_id,
+        traceparent: &traceparent,
+        tracestate: ctx.trace.tracestate.as_deref(),
+    };
+    let outbound_headers = headers::for_upstream(&headers, &forwarding, &route.request_headers);
+    // Bodies stream through untouched; GET and HEAD carry none.
+    let body = match ctx.method.as_str() {
+        "GET" | "HEAD" => None,
+        _ => req.inner().body().map(JsValue::from),
+    };
+    let outbound = upstream::Outbound {
+        service: &service.name,
+        method: &ctx.method,
+        url: &upstream_url,
+        headers: &outbound_headers,
+        timeout_ms: service.timeout_ms,
+    };
+    let sent_at = platform::now_ms();
+    let result = upstream::send(&outbound, body).await;
+    ctx.upstream_ms = Some(platform::now_ms() - sent_at);
+    let response = result?;
+    ctx.upstream_status = Some(response.status_code());
+
+    // Respond: the origin's status and body, with the headers the client may see.
+    let client_headers = headers::for_client(
+        &upstream::entries(response.headers()),
+        &route.response_headers,
+        &ctx.request_id,
+    );
+    upstream::relay(&response, &client_headers)
+}

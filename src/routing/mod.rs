@@ -1,0 +1,150 @@
+//! Route table and matching.
+//!
+//! Precedence, from strongest to weakest:
+//! 1. routes with a `host` equal to the request's host, before routes without one;
+//! 2. within one table, matchit's order: static segments, then `{param}`, then `{*catch_all}`;
+//! 3. among routes with the same host and path, the one whose `methods` accepts the request.
+//!
+//! A path that matches with no route accepting the method is answered 405 with `Allow` listing
+//! every method that would have matched.
+
+pub mod methods;
+pub mod pattern;
+
+use std::collections::HashMap;
+
+use crate::config::model::Route;
+use crate::config::reader::{index_path, key_path, Errors};
+use crate::error::GatewayError;
+use methods::MethodSet;
+
+/// The compiled routes of one configuration.
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    /// Each matchit value indexes `entries`; an entry lists the routes sharing one host and path.
+    entries: Vec<Vec<usize>>,
+    by_host: HashMap<String, matchit::Router<usize>>,
+    any_host: matchit::Router<usize>,
+}
+
+/// A route chosen for a request, with the path parameters it captured (still percent-encoded).
+#[derive(Debug)]
+pub struct Matched<'t> {
+    pub route: &'t Route,
+    pub params: Vec<(String, String)>,
+}
+
+impl Matched<'_> {
+    /// The value captured for `name`, if the route has such a parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl RouteTable {
+    /// Builds the table, recording conflicting routes in `errors` at `$.routes[i]`.
+    pub fn build(routes: Vec<Route>, errors: &mut Errors) -> Self {
+        let mut table = Self {
+            routes: Vec::new(),
+            entries: Vec::new(),
+            by_host: HashMap::new(),
+            any_host: matchit::Router::new(),
+        };
+        // (host, path) -> entry index, to group routes that differ only by method.
+        let mut registered: HashMap<(Option<String>, String), usize> = HashMap::new();
+        for route in routes {
+            let route_path = index_path("$.routes", route.position);
+            let key = (route.host.clone(), route.path.clone());
+            let index = table.routes.len();
+            if let Some(&entry) = registered.get(&key) {
+                let clash = table.entries[entry]
+                    .iter()
+                    .map(|&i| &table.routes[i])
+                    .find(|other| other.methods.overlaps(route.methods));
+                if let Some(other) = clash {
+                    errors.push(
+                        &key_path(&route_path, "methods"),
+                        format!(
+                            "route '{}' already takes some of these methods on the same host and path",
+                            other.name
+                        ),
+                    );
+                    continue;
+                }
+                table.entries[entry].push(index);
+                table.routes.push(route);
+                continue;
+            }
+            let entry = table.entries.len();
+            let router = match &route.host {
+                Some(host) => table.by_host.entry(host.clone()).or_default(),
+                None => &mut table.any_host,
+            };
+            if let Err(error) = router.insert(route.path.as_str(), entry) {
+                let message = match error {
+                    matchit::InsertError::Conflict { with } => {
+                        let owner = registered
+                            .iter()
+                            .find(|((host, path), _)| *host == route.host && *path == with)
+                            .and_then(|(_, &e)| table.entries[e].first())
+                            .map(|&i| format!(" of route '{}'", table.routes[i].name))
+                            .unwrap_or_default();
+                        format!("'{}' conflicts with the path '{with}'{owner}", route.path)
+                    }
+                    other => format!("'{}' is not a valid pattern: {other}", route.path),
+                };
+                errors.push(&key_path(&route_path, "path"), message);
+                continue;
+            }
+            registered.insert(key, entry);
+            table.entries.push(vec![index]);
+            table.routes.push(route);
+        }
+        table
+    }
+
+    /// All routes in document order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Finds the route for a request. `host` is lower case without a port; `path` is the raw,
+    /// still percent-encoded path.
+    pub fn resolve(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+    ) -> Result<Matched<'_>, GatewayError> {
+        let tables = [self.by_host.get(host), Some(&self.any_host)];
+        let mut allowed = MethodSet::empty();
+        let mut path_matched = false;
+        for router in tables.into_iter().flatten() {
+            let Ok(found) = router.at(path) else { continue };
+            path_matched = true;
+            for &index in &self.entries[*found.value] {
+                let route = &self.routes[index];
+                if route.methods.accepts(method) {
+                    let params = found
+                        .params
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    return Ok(Matched { route, params });
+                }
+                allowed = allowed.union(route.methods);
+            }
+        }
+        if path_matched {
+            Err(GatewayError::MethodNotAllowed {
+                allow: allowed.names().map(str::to_string).collect(),
+            })
+        } else {
+            Err(GatewayError::RouteNotFound)
+        }
+    }
+}
