@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the Worker into build/ (release by default; `--dev` for a faster, larger build).
+source "$(dirname "$0")/lib.sh"
+[[ "${GATEWAY_SKIP_SETUP:-}" == 1 ]] && { NODE="$(node_bin)"; export NODE; } || setup
+export_build_tools
+mode="--release"
+[[ "${1:-}" == "--dev" ]] && mode="--dev"
+step "Building the Worker ($mode)"
+worker-build "$mode"
+wasm="$ROOT/build/index_bg.wasm"
+[[ -f "$wasm" ]] || fail "the build produced no $wasm"
+note "wasm: $(stat -c %s "$wasm") bytes, $(gzip -9c "$wasm" | wc -c) gzipped"

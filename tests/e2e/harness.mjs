@@ -1,0 +1,131 @@
+// Shared by the end-to-end tests: real origin HTTP servers on loopback and the built gateway
+// Worker running in Miniflare (workerd) with a real KV namespace.
+import http from "node:http";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/**
+ * An origin that records every request and answers from `handler(req, body, res)`; when the
+ * handler returns without answering, it echoes the request as JSON.
+ */
+export async function startOrigin(name, handler = () => {}) {
+  const requests = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const seen = { method: req.method, url: req.url, headers: req.headers, body };
+    requests.push(seen);
+    await handler(req, body, res);
+    if (!res.headersSent) {
+      res.writeHead(200, { "content-type": "application/json", "x-origin": name });
+      res.end(JSON.stringify({ origin: name, ...seen }));
+    }
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return {
+    name,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A loopback port with nothing listening on it, for "connection refused". */
+export async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The built gateway in workerd, with `document` (object or raw text) in its CONFIG namespace. */
+export async function startGateway({ document, refreshSeconds = 1 } = {}) {
+  const logs = [];
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    handleStructuredLogs: ({ level, message }) => logs.push({ level, message }),
+    workers: [
+      {
+        name: "edge-gateway",
+        modulesRoot: path.join(ROOT, "build"),
+        modules: [
+          { type: "ESModule", path: path.join(ROOT, "build/index.js") },
+          { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+        ],
+        compatibilityDate: "2026-11-01",
+        kvNamespaces: ["CONFIG"],
+        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds) },
+      },
+    ],
+  }));
+  const url = await mf.ready;
+  const kv = await mf.getKVNamespace("CONFIG");
+  const gateway = {
+    mf,
+    url: url.href.replace(/\/$/, ""),
+    logs,
+    kv,
+    /** Writes a route document to KV, as `wrangler kv key put` does. */
+    push: (doc) => kv.put("routes", typeof doc === "string" ? doc : JSON.stringify(doc)),
+    /** Sends a request through the gateway (a real socket, not dispatchFetch). */
+    fetch: (p, init) => fetch(gateway.url + p, { redirect: "manual", ...init }),
+    /** Access log records written so far, parsed. */
+    accessLogs: () => jsonLines(logs).filter((l) => l.type === "access"),
+    configEvents: () => jsonLines(logs).filter((l) => l.type === "config"),
+    /** Waits past the refresh interval so the next request re-reads KV. */
+    waitForRefresh: () => sleep(refreshSeconds * 1000 + 150),
+    close: () => mf.dispose(),
+  };
+  if (document !== undefined) await gateway.push(document);
+  return gateway;
+}
+
+function jsonLines(logs) {
+  const out = [];
+  for (const { message } of logs) {
+    for (const line of message.split("\n")) {
+      try {
+        const value = JSON.parse(line);
+        if (value && typeof value === "object") out.push(value);
+      } catch {
+        // not one of ours
+      }
+    }
+  }
+  return out;
+}
+
+/** A route document with one service per origin and the given routes. */
+export function documentFor(services, routes) {
+  return {
+    version: 1,
+    services: Object.fromEntries(
+      Object.entries(services).map(([name, s]) => [name, typeof s === "string" ? { upstreams: [s] } : s]),
+    ),
+    routes,
+  };
+}
+
+/** Polls `check` until it returns truthy or `ms` pass. */
+export async function eventually(check, ms = 3000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) return value;
+    await sleep(50);
+  }
+}
