@@ -51,9 +51,9 @@ export async function closedPort() {
 }
 
 /** The built gateway in workerd, with `document` (object or raw text) in its CONFIG namespace. */
-export async function startGateway({ document, refreshSeconds = 1 } = {}) {
+export async function startGateway({ document, refreshSeconds = 1, directSocket = false, persistTo } = {}) {
   const logs = [];
-  const mf = new Miniflare(convertV4MiniflareOptions({
+  const options = convertV4MiniflareOptions({
     log: new Log(LogLevel.WARN),
     cf: false,
     handleStructuredLogs: ({ level, message }) => logs.push({ level, message }),
@@ -66,11 +66,18 @@ export async function startGateway({ document, refreshSeconds = 1 } = {}) {
           { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
         ],
         compatibilityDate: "2026-11-01",
-        kvNamespaces: ["CONFIG"],
+        // The same namespace id as wrangler.toml, so state written by `wrangler kv key put
+        // --local --persist-to DIR` is what the gateway reads.
+        kvNamespaces: { CONFIG: "00000000000000000000000000000000" },
         bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds) },
+        // A socket served by workerd itself, bypassing the dev entry proxy (for benchmarks).
+        ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
       },
     ],
-  }));
+  });
+  // wrangler's `--persist-to DIR` keeps resources under DIR/v3.
+  if (persistTo) options.resourcePersistencePath = path.join(persistTo, "v3");
+  const mf = new Miniflare(options);
   const url = await mf.ready;
   const kv = await mf.getKVNamespace("CONFIG");
   const gateway = {
@@ -128,4 +135,34 @@ export async function eventually(check, ms = 3000) {
     if (Date.now() > until) return value;
     await sleep(50);
   }
+}
+
+/**
+ * A request over a raw socket-level client, for what fetch() would normalise away: exact paths
+ * (dot segments, bad percent-encoding), a chosen Host header, oversized headers.
+ */
+export function rawRequest(baseUrl, { method = "GET", path: requestPath = "/", headers = {}, body } = {}) {
+  const { hostname, port } = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: hostname, port, method, path: requestPath, headers, insecureHTTPParser: true },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, text, json });
+        });
+      },
+    );
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }

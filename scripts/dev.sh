@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `npm run dev`: installs what is missing, starts the demo origins, seeds local KV from
+# routes/gateway.json, and serves the gateway with `wrangler dev` on http://127.0.0.1:8787.
+source "$(dirname "$0")/lib.sh"
+setup
+export GATEWAY_SKIP_SETUP=1 WRANGLER_SEND_METRICS=false
+STATE="$ROOT/.wrangler/state"
+DOC="${GATEWAY_ROUTES:-$ROOT/routes/gateway.json}"
+
+step "Validating $DOC"
+cargo run --quiet --locked --bin gateway-config -- validate "$DOC"
+
+step "Starting demo origins (users :9101, orders :9102, products :9103)"
+"$NODE" "$ROOT/demo/origins.mjs" &
+origins=$!
+trap 'kill $origins 2>/dev/null || true' EXIT INT TERM
+
+step "Seeding local KV (binding CONFIG, key routes) from $DOC"
+wrangler kv key put routes --path "$DOC" --binding CONFIG --local --persist-to "$STATE" >/dev/null
+
+step "Serving the gateway on http://127.0.0.1:8787 (the first build takes a few minutes)"
+note "try: curl -i http://127.0.0.1:8787/api/users/1"
+note "change routes: edit $DOC, then 'npm run push' (takes effect within CONFIG_REFRESH_SECONDS)"
+wrangler dev --ip 127.0.0.1 --port 8787 --persist-to "$STATE" --var CONFIG_REFRESH_SECONDS:2 "$@"

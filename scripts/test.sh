@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, then every check: formatting, lints (host and wasm32),
+# host unit tests, the release Worker build, end-to-end tests in workerd against real origins,
+# the deploy artifact, and a short run of the benchmark harness.
+source "$(dirname "$0")/lib.sh"
+setup
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy (host, warnings denied)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "clippy (wasm32, warnings denied)"
+cargo clippy --lib --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "host unit tests"
+cargo test --locked
+
+step "route documents in routes/ validate"
+cargo run --quiet --locked --bin gateway-config -- validate routes/*.json
+
+GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
+
+step "end-to-end tests (workerd via Miniflare, real KV, real origin servers on loopback)"
+"$NODE" --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs
+
+step "deploy artifact (wrangler deploy --dry-run)"
+rm -rf "$ROOT/dist"
+GATEWAY_SKIP_SETUP=1 wrangler deploy --dry-run --outdir "$ROOT/dist" >/dev/null
+wasm="$(find "$ROOT/dist" -name '*.wasm' | head -n 1)"
+[[ -n "$wasm" ]] || fail "the dry run produced no .wasm"
+note "deployable wasm: $(stat -c %s "$wasm") bytes, $(gzip -9c "$wasm" | wc -c) bytes gzipped"
+
+step "benchmark harness (short setting; figures are not checked)"
+BENCH_SECONDS=1 bash "$ROOT/scripts/bench.sh" --smoke
+
+step "All checks passed"

@@ -1,0 +1,78 @@
+// The documented commands: offline validation and pushing a document to KV with wrangler.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { startOrigin, startGateway, documentFor, rawRequest, ROOT } from "./harness.mjs";
+
+const run = promisify(execFile);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-commands-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function validate(...files) {
+  try {
+    const { stdout, stderr } = await run("bash", [path.join(ROOT, "scripts/validate.sh"), ...files], { cwd: ROOT });
+    return { code: 0, output: stdout + stderr };
+  } catch (e) {
+    return { code: e.code, output: `${e.stdout}${e.stderr}` };
+  }
+}
+
+test("validate: the shipped route documents are valid", async () => {
+  const { code, output } = await validate();
+  assert.equal(code, 0, output);
+  assert.match(output, /gateway\.json: valid/);
+});
+
+test("validate: every problem is printed with its JSON path and the command fails", async () => {
+  const file = path.join(tmp, "broken.json");
+  fs.writeFileSync(file, JSON.stringify({
+    version: 1,
+    services: { users: { upstreams: ["http://127.0.0.1:1"], timeout_ms: 999999 } },
+    routes: [
+      { name: "a", path: "/a/{id}", service: "users", upstream_path: "/x/{nope}" },
+      { name: "a", path: "/a/{other}", service: "users", cache: true },
+    ],
+  }));
+  const { code, output } = await validate(file);
+  assert.equal(code, 1);
+  for (const p of ["$.services.users.timeout_ms", "$.routes[0].upstream_path", "$.routes[1].name", "$.routes[1].cache"]) {
+    assert.ok(output.includes(p), `missing ${p} in:\n${output}`);
+  }
+});
+
+test("push: `npm run push -- --local FILE` writes KV that the gateway then serves", async () => {
+  const origin = await startOrigin("pushed");
+  const state = path.join(tmp, "state");
+  const file = path.join(tmp, "routes.json");
+  fs.writeFileSync(file, JSON.stringify(documentFor({ app: origin.url }, [{ name: "p", path: "/p", service: "app" }])));
+  await run("bash", [path.join(ROOT, "scripts/push.sh"), "--local", file], {
+    cwd: ROOT,
+    env: { ...process.env, GATEWAY_STATE: state, WRANGLER_SEND_METRICS: "false" },
+  });
+  const gateway = await startGateway({ persistTo: state });
+  try {
+    const res = await rawRequest(gateway.url, { path: "/p" });
+    assert.equal(res.status, 200);
+    assert.equal(res.json.origin, "pushed");
+  } finally {
+    await gateway.close();
+    await origin.close();
+  }
+});
+
+test("push: an invalid document is refused before it reaches KV", async () => {
+  const file = path.join(tmp, "invalid.json");
+  fs.writeFileSync(file, '{"version": 1, "services": {}, "routes": [], "extra": 1}');
+  await assert.rejects(
+    run("bash", [path.join(ROOT, "scripts/push.sh"), "--local", file], {
+      cwd: ROOT,
+      env: { ...process.env, GATEWAY_STATE: path.join(tmp, "state-2") },
+    }),
+    (e) => e.code === 1 && /\$\.extra/.test(e.stderr),
+  );
+  assert.equal(fs.existsSync(path.join(tmp, "state-2")), false);
+});
