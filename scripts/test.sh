@@ -18,7 +18,7 @@ step "host unit tests"
 cargo test --locked
 
 step "route documents in routes/ validate"
-cargo run --quiet --locked --bin gateway-config -- validate routes/*.json
+bash "$ROOT/scripts/validate.sh"
 
 GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
 

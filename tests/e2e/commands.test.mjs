@@ -76,3 +76,53 @@ test("push: an invalid document is refused before it reaches KV", async () => {
   );
   assert.equal(fs.existsSync(path.join(tmp, "state-2")), false);
 });
+
+test("the JSON Schema and the gateway agree on valid and invalid documents", async () => {
+  const { default: Ajv2020 } = await import("ajv/dist/2020.js");
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, "routes/gateway.schema.json"), "utf8"));
+  const check = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+  const base = () => ({
+    version: 1,
+    services: { s: { upstreams: ["http://127.0.0.1:9/base"], timeout_ms: 100 } },
+    routes: [{ name: "r", methods: ["GET"], path: "/r/{id}", service: "s", upstream_path: "/x/{id}" }],
+  });
+  const cases = {
+    valid: [base(), JSON.parse(fs.readFileSync(path.join(ROOT, "routes/gateway.json"), "utf8"))],
+    invalid: [
+      { ...base(), extra: 1 },
+      { ...base(), version: 2 },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], timeout: 5 } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], timeout_ms: 0 } } },
+      { ...base(), services: { s: { upstreams: [] } } },
+      { ...base(), services: { s: { upstreams: ["http://user:pw@127.0.0.1:9"] } } },
+      { ...base(), services: { "Bad Name": { upstreams: ["http://127.0.0.1:9"] } } },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", methdos: ["GET"] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", methods: ["FETCH"] }] },
+      { ...base(), routes: [{ name: "r", path: "r", service: "s" }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", strip_prefix: "/r", upstream_path: "/x" }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", host: "Example.com:80" }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", request_headers: { set: { "bad name": "v" } } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", response_headers: { add: { a: "b" } } }] },
+    ],
+  };
+  const files = [];
+  for (const [kind, docs] of Object.entries(cases)) {
+    docs.forEach((doc, i) => {
+      const file = path.join(tmp, `${kind}-${i}.json`);
+      fs.writeFileSync(file, JSON.stringify(doc));
+      files.push({ kind, file, doc });
+    });
+  }
+  let report;
+  try {
+    ({ stdout: report } = await run("cargo", ["run", "--quiet", "--locked", "--bin", "gateway-config", "--", "validate", "--json", ...files.map((f) => f.file)], { cwd: ROOT }));
+  } catch (e) {
+    report = e.stdout;
+  }
+  const results = JSON.parse(report);
+  files.forEach(({ kind, file, doc }, i) => {
+    assert.equal(results[i].file, file);
+    assert.equal(results[i].valid, kind === "valid", `gateway on ${JSON.stringify(doc)}: ${JSON.stringify(results[i].errors)}`);
+    assert.equal(check(doc), kind === "valid", `schema on ${JSON.stringify(doc)}: ${JSON.stringify(check.errors)}`);
+  });
+});
