@@ -15,10 +15,17 @@ step "Starting demo origins (users :9101, orders :9102, products :9103)"
 origins=$!
 trap 'kill $origins 2>/dev/null || true' EXIT INT TERM
 
+# The admin endpoints need a token; wrangler dev reads secrets from .dev.vars (not committed).
+if [[ ! -f "$ROOT/.dev.vars" ]] || ! grep -q '^ADMIN_TOKEN=' "$ROOT/.dev.vars"; then
+  echo "ADMIN_TOKEN=dev-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >> "$ROOT/.dev.vars"
+fi
+admin_token="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
+
 step "Seeding local KV (binding CONFIG, key routes) from $DOC"
 wrangler kv key put routes --path "$DOC" --binding CONFIG --local --persist-to "$STATE" >/dev/null
 
 step "Serving the gateway on http://127.0.0.1:8787 (the first build takes a few minutes)"
 note "try: curl -i http://127.0.0.1:8787/api/users/1"
+note "admin: curl -H 'Authorization: Bearer $admin_token' http://127.0.0.1:8787/__gateway/health"
 note "change routes: edit $DOC, then 'npm run push' (takes effect within CONFIG_REFRESH_SECONDS)"
 wrangler dev --ip 127.0.0.1 --port 8787 --persist-to "$STATE" --var CONFIG_REFRESH_SECONDS:2 "$@"

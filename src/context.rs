@@ -21,6 +21,10 @@ pub struct RequestContext {
     pub upstream_status: Option<u16>,
     /// Time from sending the upstream request to its response headers.
     pub upstream_ms: Option<f64>,
+    /// `RateLimit` response headers from the rate-limit stage.
+    pub rate_limit_headers: Vec<(&'static str, String)>,
+    /// Rate-limiter Durable Object calls made for this request.
+    pub rate_limit_calls: u32,
     /// The status returned to the client.
     pub status: u16,
     /// The error that ended the request, if one did: its stable code and full cause.
@@ -41,6 +45,8 @@ impl RequestContext {
             config_version: None,
             upstream_status: None,
             upstream_ms: None,
+            rate_limit_headers: Vec::new(),
+            rate_limit_calls: 0,
             status: 0,
             error: None,
         }
@@ -48,6 +54,9 @@ impl RequestContext {
 
     /// Records the error that ended the request; its full cause goes to the log, not the client.
     pub fn record_error(&mut self, error: &GatewayError) {
+        if let GatewayError::RateLimited { calls, .. } = error {
+            self.rate_limit_calls = *calls;
+        }
         self.error = Some((error.code(), error.to_string()));
     }
 }

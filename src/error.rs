@@ -35,6 +35,20 @@ pub enum GatewayError {
     UpstreamUnreachable { service: String, cause: String },
     /// The origin did not answer within the service's timeout; the subrequest was aborted.
     UpstreamTimeout { service: String, timeout_ms: u64 },
+    /// A rate-limit policy denied the request. `headers` are the `RateLimit` fields of every
+    /// policy that answered; `calls` is how many limiter objects were asked (for the log).
+    RateLimited {
+        policy: String,
+        retry_after_s: u64,
+        headers: Vec<(&'static str, String)>,
+        calls: u32,
+    },
+    /// A fail-closed policy's limiter could not answer.
+    RateLimitUnavailable { policy: String, cause: String },
+    /// An admin request without the right bearer token.
+    AdminUnauthorized,
+    /// An admin request that names nothing the gateway knows, or lacks a parameter.
+    AdminInvalid { reason: String },
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -75,6 +89,10 @@ impl GatewayError {
             Self::ConfigUnavailable { .. } => "config-unavailable",
             Self::UpstreamUnreachable { .. } => "upstream-unreachable",
             Self::UpstreamTimeout { .. } => "upstream-timeout",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
+            Self::AdminUnauthorized => "admin-unauthorized",
+            Self::AdminInvalid { .. } => "admin-invalid",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -85,9 +103,14 @@ impl GatewayError {
             Self::RouteNotFound
             | Self::MethodNotAllowed { .. }
             | Self::InvalidPath { .. }
-            | Self::RequestTooLarge { .. } => Fault::Client,
+            | Self::RequestTooLarge { .. }
+            | Self::RateLimited { .. }
+            | Self::AdminUnauthorized
+            | Self::AdminInvalid { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. } | Self::UpstreamTimeout { .. } => Fault::Upstream,
-            Self::ConfigUnavailable { .. } | Self::Internal { .. } => Fault::Gateway,
+            Self::ConfigUnavailable { .. }
+            | Self::RateLimitUnavailable { .. }
+            | Self::Internal { .. } => Fault::Gateway,
         }
     }
 
@@ -96,8 +119,12 @@ impl GatewayError {
         match self {
             Self::RouteNotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } => 400,
-            Self::ConfigUnavailable { .. } => 503,
+            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
+                400
+            }
+            Self::AdminUnauthorized => 401,
+            Self::RateLimited { .. } => 429,
+            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => 503,
             Self::UpstreamUnreachable { .. } => 502,
             Self::UpstreamTimeout { .. } => 504,
             Self::Internal { .. } => 500,
@@ -108,8 +135,14 @@ impl GatewayError {
         match self {
             Self::RouteNotFound => "Not Found",
             Self::MethodNotAllowed { .. } => "Method Not Allowed",
-            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } => "Bad Request",
-            Self::ConfigUnavailable { .. } => "Service Unavailable",
+            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
+                "Bad Request"
+            }
+            Self::AdminUnauthorized => "Unauthorized",
+            Self::RateLimited { .. } => "Too Many Requests",
+            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => {
+                "Service Unavailable"
+            }
             Self::UpstreamUnreachable { .. } => "Bad Gateway",
             Self::UpstreamTimeout { .. } => "Gateway Timeout",
             Self::Internal { .. } => "Internal Server Error",
@@ -139,6 +172,18 @@ impl GatewayError {
             } => {
                 format!("The upstream service '{service}' did not answer within {timeout_ms} ms.")
             }
+            Self::RateLimited {
+                policy,
+                retry_after_s,
+                ..
+            } => {
+                format!("Rate limit '{policy}' exceeded; retry after {retry_after_s} s.")
+            }
+            Self::RateLimitUnavailable { policy, .. } => {
+                format!("Rate limit '{policy}' cannot be checked right now.")
+            }
+            Self::AdminUnauthorized => "A valid admin bearer token is required.".into(),
+            Self::AdminInvalid { reason } => reason.clone(),
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
     }
@@ -148,6 +193,7 @@ impl GatewayError {
         match self {
             Self::ConfigUnavailable { cause }
             | Self::UpstreamUnreachable { cause, .. }
+            | Self::RateLimitUnavailable { cause, .. }
             | Self::Internal { cause } => Some(cause),
             _ => None,
         }
@@ -160,7 +206,23 @@ impl GatewayError {
         let mut headers = vec![("cache-control", "no-store".to_string())];
         match self {
             Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
-            Self::ConfigUnavailable { .. } => headers.push(("retry-after", "5".to_string())),
+            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => {
+                headers.push(("retry-after", "5".to_string()));
+            }
+            Self::RateLimited {
+                retry_after_s,
+                headers: limits,
+                ..
+            } => {
+                headers.push(("retry-after", retry_after_s.to_string()));
+                headers.extend(limits.iter().cloned());
+            }
+            Self::AdminUnauthorized => {
+                headers.push((
+                    "www-authenticate",
+                    "Bearer realm=\"edge-gateway admin\"".to_string(),
+                ));
+            }
             _ => {}
         }
         Problem {

@@ -3,6 +3,7 @@
 //! The entry point reads the request once, runs the [`pipeline`], renders any error as
 //! problem+json, and writes the access log. See `pipeline.rs` for the order of stages.
 
+pub mod admin;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod intake;
 pub mod observe;
 pub mod pipeline;
 pub mod platform;
+pub mod rate_limit;
 pub mod routing;
 pub mod upstream;
 

@@ -9,9 +9,15 @@
 //!    │
 //!  configuration ───── nothing valid ever loaded ──────────▶ 503
 //!    │
+//!  admin ───────────── {ADMIN_PREFIX}/… answered here ─────▶ 200 / 401 / 404
+//!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
-//!  (authenticate → rate limit → cache lookup: later stages slot in here)
+//!  (authenticate: slots in here)
+//!    │
+//!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
+//!    │
+//!  (cache lookup: slots in here)
 //!    │
 //!  upstream ────────── refused / too slow ─────────────────▶ 502 / 504
 //!    │
@@ -24,11 +30,13 @@
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
+use crate::admin;
 use crate::config::loader;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::intake;
 use crate::platform;
+use crate::rate_limit::{client as rate_limit, policy::KeyInputs};
 use crate::upstream::{self, headers, target};
 
 /// What the entry point read from the request before the pipeline starts.
@@ -56,13 +64,37 @@ pub async fn run(
     let gateway = loader::current(env, ctx.started_ms).await?;
     ctx.config_version = Some(gateway.version.clone());
 
+    // Admin: operator endpoints need the configuration but are never routed to an origin.
+    if let Some(rest) = admin::below(path, &admin::prefix(env)) {
+        return admin::handle(env, &gateway, &ctx.method, rest, &url, &headers).await;
+    }
+
     // Route: everything after this point knows which route and service it serves.
     let matched = gateway.routes.resolve(&ctx.method, &ctx.host, path)?;
     let route = matched.route;
     ctx.route = Some(route.name.clone());
 
-    // Authentication, rate limiting and cache lookup belong here, in that order: who is asking
-    // decides the limit and the cache key, and a cached answer must not skip either check.
+    // Authentication belongs here, before rate limiting: who is asking decides the limit.
+
+    // Rate limit: before the cache and the origin, so a denied client costs neither, and a
+    // cached answer does not bypass the limit.
+    let policies: Vec<_> = route
+        .rate_limits
+        .iter()
+        .filter_map(|name| gateway.rate_limits.get(name))
+        .collect();
+    if !policies.is_empty() {
+        let inputs = KeyInputs {
+            client_ip: headers::header(&headers, "cf-connecting-ip"),
+            route: &route.name,
+            headers: &headers,
+        };
+        let admitted = rate_limit::check(env, &policies, &inputs, platform::now_ms()).await?;
+        ctx.rate_limit_calls = admitted.calls;
+        ctx.rate_limit_headers = admitted.headers;
+    }
+
+    // Cache lookup belongs here.
 
     // Upstream: one origin of the route's service, chosen at random.
     let service = gateway
@@ -111,10 +143,15 @@ pub async fn run(
     ctx.upstream_status = Some(response.status_code());
 
     // Respond: the origin's status and body, with the headers the client may see.
-    let client_headers = headers::for_client(
+    let mut client_headers = headers::for_client(
         &upstream::entries(response.headers()),
         &route.response_headers,
         &ctx.request_id,
+    );
+    client_headers.extend(
+        ctx.rate_limit_headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone())),
     );
     upstream::relay(&response, &client_headers)
 }

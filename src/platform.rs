@@ -52,3 +52,14 @@ pub fn log_error(line: &str) {
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("{line}");
 }
+
+/// Runs `future` for at most `ms` milliseconds; `None` when the deadline came first. The future
+/// is dropped then, so callers that started I/O must cancel it themselves (see `upstream::send`).
+pub async fn with_deadline<F: std::future::Future>(future: F, ms: u64) -> Option<F::Output> {
+    use futures_util::future::{select, Either};
+    let deadline = worker::Delay::from(std::time::Duration::from_millis(ms));
+    match select(Box::pin(future), deadline).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(((), _)) => None,
+    }
+}

@@ -6,12 +6,14 @@
 pub mod loader;
 pub mod model;
 pub mod parse;
+pub mod rate_limits;
 pub mod reader;
 
 use std::collections::BTreeMap;
 
 pub use reader::ConfigError;
 
+use crate::rate_limit::policy::Policy;
 use crate::routing::RouteTable;
 use model::Service;
 use reader::Errors;
@@ -20,6 +22,7 @@ use reader::Errors;
 #[derive(Debug)]
 pub struct Gateway {
     pub services: BTreeMap<String, Service>,
+    pub rate_limits: BTreeMap<String, Policy>,
     pub routes: RouteTable,
     /// Content hash of the document this was compiled from, reported in logs.
     pub version: String,
@@ -41,6 +44,7 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
     }
     Ok(Gateway {
         services: config.services,
+        rate_limits: config.rate_limits,
         routes,
         version: fingerprint(text),
     })

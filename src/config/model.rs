@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::rate_limit::policy::Policy;
 use crate::routing::methods::MethodSet;
 use crate::routing::pattern::Template;
 
@@ -9,6 +10,8 @@ use crate::routing::pattern::Template;
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub services: BTreeMap<String, Service>,
+    /// Rate-limit policies by name; routes refer to them.
+    pub rate_limits: BTreeMap<String, Policy>,
     pub routes: Vec<Route>,
 }
 
@@ -47,6 +50,8 @@ pub struct Route {
     pub rewrite: Rewrite,
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
+    /// Names of the rate-limit policies applied to this route, in document order.
+    pub rate_limits: Vec<String>,
 }
 
 /// How the path sent upstream is derived from the request path.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::model::{GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
+use super::rate_limits::{parse_policies, parse_route_policies};
 use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
 use crate::routing::methods::{MethodSet, KNOWN_METHODS};
 use crate::routing::pattern::{self, Template};
@@ -27,6 +28,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
     let Some(mut root) = Object::read(document, "$", errors) else {
         return GatewayConfig {
             services: BTreeMap::new(),
+            rate_limits: BTreeMap::new(),
             routes: Vec::new(),
         };
     };
@@ -47,12 +49,34 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
     let services = services_value
         .map(|(value, path)| parse_services(value, &path, errors))
         .unwrap_or_default();
+    let policies_value = root.optional("rate_limits");
+    let declared_policies: BTreeSet<String> = match policies_value {
+        Some((Value::Object(map), _)) => map.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
+    let rate_limits = policies_value
+        .map(|(value, path)| parse_policies(value, &path, errors))
+        .unwrap_or_default();
+    let declared = Declared {
+        services: &declared,
+        policies: &declared_policies,
+    };
     let routes = root
         .required("routes", errors)
         .map(|(value, path)| parse_routes(value, &path, &declared, errors))
         .unwrap_or_default();
     root.finish(errors);
-    GatewayConfig { services, routes }
+    GatewayConfig {
+        services,
+        rate_limits,
+        routes,
+    }
+}
+
+/// Names a route may refer to, declared elsewhere in the document.
+struct Declared<'a> {
+    services: &'a BTreeSet<String>,
+    policies: &'a BTreeSet<String>,
 }
 
 fn parse_services(value: &Value, path: &str, errors: &mut Errors) -> BTreeMap<String, Service> {
@@ -143,7 +167,7 @@ pub fn parse_upstream_url(text: &str) -> Result<Upstream, String> {
 fn parse_routes(
     value: &Value,
     path: &str,
-    services: &BTreeSet<String>,
+    declared: &Declared<'_>,
     errors: &mut Errors,
 ) -> Vec<Route> {
     let Some(items) = array(value, path, errors) else {
@@ -164,7 +188,7 @@ fn parse_routes(
                 );
             }
         }
-        if let Some(route) = parse_route(i, item, &route_path, services, errors) {
+        if let Some(route) = parse_route(i, item, &route_path, declared, errors) {
             routes.push(route);
         }
     }
@@ -175,7 +199,7 @@ fn parse_route(
     position: usize,
     value: &Value,
     path: &str,
-    services: &BTreeSet<String>,
+    declared: &Declared<'_>,
     errors: &mut Errors,
 ) -> Option<Route> {
     let mut object = Object::read(value, path, errors)?;
@@ -210,10 +234,10 @@ fn parse_route(
         .required("service", errors)
         .and_then(|(value, path)| {
             let name = string(value, &path, errors)?;
-            if services.contains(name) {
+            if declared.services.contains(name) {
                 Some(name.to_string())
             } else {
-                let known: Vec<&str> = services.iter().map(String::as_str).collect();
+                let known: Vec<&str> = declared.services.iter().map(String::as_str).collect();
                 errors.push(
                     &path,
                     format!("unknown service '{name}' (defined: {})", known.join(", ")),
@@ -234,6 +258,10 @@ fn parse_route(
         .optional("response_headers")
         .map(|(value, path)| parse_header_rules(value, &path, errors))
         .unwrap_or(Some(HeaderRules::default()));
+    let rate_limits = match object.optional("rate_limits") {
+        Some((value, path)) => parse_route_policies(value, &path, declared.policies, errors),
+        None => Some(Vec::new()),
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -246,6 +274,7 @@ fn parse_route(
         rewrite: rewrite?,
         request_headers: request_headers?,
         response_headers: response_headers?,
+        rate_limits: rate_limits?,
     })
 }
 
@@ -425,7 +454,7 @@ fn parse_header_rules(value: &Value, path: &str, errors: &mut Errors) -> Option<
 }
 
 /// Route and service names: short, lower case, safe in logs, metrics and URLs.
-fn is_valid_name(name: &str) -> bool {
+pub(super) fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 64
         && chars
@@ -434,6 +463,6 @@ fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn name_rule() -> &'static str {
+pub(super) fn name_rule() -> &'static str {
     "names must be 1-64 characters of lower-case letters, digits, '-' and '_', starting with a letter or digit"
 }

@@ -206,3 +206,69 @@ fn fingerprints_change_with_content() {
     assert_ne!(fingerprint("a"), fingerprint("b"));
     assert_eq!(fingerprint("").len(), 16);
 }
+
+#[test]
+fn rate_limit_policies_compile_with_defaults() {
+    let mut doc = valid();
+    doc["rate_limits"] = json!({
+        "burst": { "rate": { "limit": 10, "period_seconds": 1 } },
+        "monthly": { "quota": { "limit": 1000, "window": "month" }, "key": ["header:X-Api-Key", "route"], "on_error": "deny", "timeout_ms": 250 }
+    });
+    doc["routes"][0]["rate_limits"] = json!(["burst", "monthly"]);
+    let gateway = compile_value(&doc).expect("valid");
+    use crate::rate_limit::algorithm::{Algorithm, Window};
+    use crate::rate_limit::policy::{KeyPart, OnError};
+    let burst = &gateway.rate_limits["burst"];
+    assert_eq!(
+        burst.algorithm,
+        Algorithm::Rate {
+            limit: 10,
+            period_ms: 1000,
+            burst: 10
+        }
+    );
+    assert_eq!(burst.key, [KeyPart::Ip]);
+    assert_eq!(burst.on_error, OnError::Allow);
+    let monthly = &gateway.rate_limits["monthly"];
+    assert_eq!(
+        monthly.algorithm,
+        Algorithm::Quota {
+            limit: 1000,
+            window: Window::Month
+        }
+    );
+    assert_eq!(
+        monthly.key,
+        [KeyPart::Header("x-api-key".into()), KeyPart::Route]
+    );
+    assert_eq!((monthly.on_error, monthly.timeout_ms), (OnError::Deny, 250));
+    assert_eq!(gateway.routes.routes()[0].rate_limits, ["burst", "monthly"]);
+}
+
+#[test]
+fn rate_limit_mistakes_are_reported_with_paths() {
+    let mut doc = valid();
+    doc["rate_limits"] = json!({
+        "both": { "rate": { "limit": 1, "period_seconds": 1 }, "quota": { "limit": 1, "window": "day" } },
+        "neither": { "key": ["ip"] },
+        "bad": { "rate": { "limit": 0, "period_seconds": 1, "brust": 2 }, "key": ["ip", "ip", "cookie"], "on_error": "maybe" },
+        "window": { "quota": { "limit": 5, "window": "fortnight" } }
+    });
+    doc["routes"][0]["rate_limits"] = json!(["burst", "both", "both"]);
+    let errors = errors_of(doc);
+    let got = paths(&errors);
+    for expected in [
+        "$.rate_limits.both.quota",
+        "$.rate_limits.neither",
+        "$.rate_limits.bad.rate.limit",
+        "$.rate_limits.bad.rate.brust",
+        "$.rate_limits.bad.key[1]",
+        "$.rate_limits.bad.key[2]",
+        "$.rate_limits.bad.on_error",
+        "$.rate_limits.window.quota.window",
+        "$.routes[0].rate_limits[0]",
+        "$.routes[0].rate_limits[2]",
+    ] {
+        assert!(got.contains(&expected), "missing {expected} in {got:?}");
+    }
+}

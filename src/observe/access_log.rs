@@ -23,6 +23,8 @@ pub struct AccessLog<'a> {
     pub duration_ms: u64,
     pub upstream_ms: Option<u64>,
     pub config_version: Option<&'a str>,
+    /// Rate-limiter Durable Object calls made (0 when denied from the isolate's memory).
+    pub rate_limit_calls: u32,
     pub error_code: Option<&'static str>,
     pub error_cause: Option<&'a str>,
 }
@@ -44,6 +46,7 @@ pub fn record(ctx: &RequestContext, now_ms: f64) -> AccessLog<'_> {
         duration_ms: whole_ms(now_ms - ctx.started_ms),
         upstream_ms: ctx.upstream_ms.map(whole_ms),
         config_version: ctx.config_version.as_deref(),
+        rate_limit_calls: ctx.rate_limit_calls,
         error_code: ctx.error.as_ref().map(|(code, _)| *code),
         error_cause: ctx.error.as_ref().map(|(_, cause)| cause.as_str()),
     }

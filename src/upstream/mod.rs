@@ -7,15 +7,13 @@
 pub mod headers;
 pub mod target;
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
 };
 
 use crate::error::GatewayError;
+use crate::platform;
 
 /// One request to send upstream.
 #[derive(Debug)]
@@ -49,12 +47,8 @@ pub async fn send(
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
-    let call = Box::pin(fetch.send_with_signal(&signal));
-    let deadline = Delay::from(Duration::from_millis(outbound.timeout_ms));
-    let outcome = match select(call, deadline).await {
-        Either::Left((result, _)) => Some(result),
-        Either::Right(((), _)) => None,
-    };
+    let outcome =
+        platform::with_deadline(fetch.send_with_signal(&signal), outbound.timeout_ms).await;
     match outcome {
         Some(Ok(response)) => Ok(response),
         Some(Err(error)) => Err(GatewayError::UpstreamUnreachable {

@@ -51,7 +51,9 @@ export async function closedPort() {
 }
 
 /** The built gateway in workerd, with `document` (object or raw text) in its CONFIG namespace. */
-export async function startGateway({ document, refreshSeconds = 1, directSocket = false, persistTo } = {}) {
+export const ADMIN_TOKEN = "test-admin-token";
+
+export async function startGateway({ document, refreshSeconds = 1, directSocket = false, persistTo, rateLimiter } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
     log: new Log(LogLevel.WARN),
@@ -69,10 +71,15 @@ export async function startGateway({ document, refreshSeconds = 1, directSocket 
         // The same namespace id as wrangler.toml, so state written by `wrangler kv key put
         // --local --persist-to DIR` is what the gateway reads.
         kvNamespaces: { CONFIG: "00000000000000000000000000000000" },
-        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds) },
+        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds), ADMIN_TOKEN },
+        // The gateway's own RateLimiter class, unless a test substitutes another (see failure tests).
+        durableObjects: {
+          RATE_LIMITER: rateLimiter?.binding ?? { className: "RateLimiter", useSQLite: true },
+        },
         // A socket served by workerd itself, bypassing the dev entry proxy (for benchmarks).
         ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
       },
+      ...(rateLimiter?.worker ? [rateLimiter.worker] : []),
     ],
   });
   // wrangler's `--persist-to DIR` keeps resources under DIR/v3.

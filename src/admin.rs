@@ -1,0 +1,158 @@
+//! Operator endpoints under `ADMIN_PREFIX` (default `/__gateway`).
+//!
+//! Disabled unless the secret `ADMIN_TOKEN` is set (`wrangler secret put ADMIN_TOKEN`); while
+//! disabled the prefix behaves like any unrouted path (404). Requests must carry
+//! `Authorization: Bearer <token>`, compared in constant time.
+//!
+//! - `GET  {prefix}/health` — liveness and the configuration version being served.
+//! - `GET  {prefix}/rate-limits/{policy}?key=K` — a key's current allowance, without using it.
+//! - `DELETE {prefix}/rate-limits/{policy}?key=K` — forget a key's usage.
+
+use serde_json::json;
+use worker::{Env, Response, Url};
+
+use crate::config::Gateway;
+use crate::error::GatewayError;
+use crate::rate_limit::client;
+use crate::upstream::headers::header;
+
+/// Where admin endpoints live unless `ADMIN_PREFIX` says otherwise.
+pub const DEFAULT_PREFIX: &str = "/__gateway";
+const TOKEN_SECRET: &str = "ADMIN_TOKEN";
+
+/// The configured prefix, without a trailing slash.
+pub fn prefix(env: &Env) -> String {
+    env.var("ADMIN_PREFIX")
+        .map(|v| v.to_string())
+        .ok()
+        .filter(|p| p.starts_with('/') && p.len() > 1)
+        .map(|p| p.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_PREFIX.to_string())
+}
+
+/// The part of `path` below `prefix`, if `path` is an admin path.
+pub fn below<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    match path.strip_prefix(prefix)? {
+        "" => Some(""),
+        rest if rest.starts_with('/') => Some(&rest[1..]),
+        _ => None,
+    }
+}
+
+/// Compares without returning early, so timing does not reveal how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError> {
+    let Some(token) = env
+        .secret(TOKEN_SECRET)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(GatewayError::RouteNotFound);
+    };
+    let presented = header(headers, "authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(GatewayError::AdminUnauthorized)
+    }
+}
+
+/// Answers one admin request. `rest` is the path below the prefix.
+pub async fn handle(
+    env: &Env,
+    gateway: &Gateway,
+    method: &str,
+    rest: &str,
+    url: &Url,
+    headers: &[(String, String)],
+) -> Result<Response, GatewayError> {
+    authorize(env, headers)?;
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let internal = |e: worker::Error| GatewayError::Internal {
+        cause: e.to_string(),
+    };
+    match (method, segments.as_slice()) {
+        ("GET", ["health"]) => Response::from_json(&json!({
+            "status": "ok",
+            "config_version": gateway.version,
+            "routes": gateway.routes.routes().len(),
+        }))
+        .map_err(internal),
+        (method, ["rate-limits", policy]) => {
+            let policy =
+                gateway
+                    .rate_limits
+                    .get(*policy)
+                    .ok_or_else(|| GatewayError::AdminInvalid {
+                        reason: format!("No rate-limit policy named '{policy}'."),
+                    })?;
+            let key = url
+                .query_pairs()
+                .find(|(name, _)| name == "key")
+                .map(|(_, value)| value.into_owned())
+                .ok_or_else(|| GatewayError::AdminInvalid {
+                    reason: "The query parameter 'key' is required (e.g. key=ip=203.0.113.5)."
+                        .into(),
+                })?;
+            let unavailable = |cause: String| GatewayError::RateLimitUnavailable {
+                policy: policy.name.clone(),
+                cause,
+            };
+            match method {
+                "GET" => {
+                    let snapshot = client::peek(env, policy, &key).await.map_err(unavailable)?;
+                    Response::from_json(&json!({
+                        "policy": policy.name, "key": key,
+                        "limit": snapshot.decision.limit,
+                        "remaining": snapshot.decision.remaining,
+                        "reset_seconds": snapshot.decision.reset_ms.div_ceil(1000),
+                        "window_seconds": snapshot.decision.window_s,
+                        "state": snapshot.state,
+                    }))
+                    .map_err(internal)
+                }
+                "DELETE" => {
+                    client::reset(env, policy, &key)
+                        .await
+                        .map_err(unavailable)?;
+                    Response::from_json(&json!({"policy": policy.name, "key": key, "reset": true}))
+                        .map_err(internal)
+                }
+                _ => Err(GatewayError::MethodNotAllowed {
+                    allow: vec!["GET".into(), "DELETE".into()],
+                }),
+            }
+        }
+        _ => Err(GatewayError::RouteNotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_below_the_prefix() {
+        assert_eq!(below("/__gateway/health", "/__gateway"), Some("health"));
+        assert_eq!(below("/__gateway", "/__gateway"), Some(""));
+        assert_eq!(below("/__gatewayx/health", "/__gateway"), None);
+        assert_eq!(below("/api", "/__gateway"), None);
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

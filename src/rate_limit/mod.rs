@@ -1,0 +1,7 @@
+//! Exact, global rate limiting: one Durable Object per (policy, key) serialises every check for
+//! that key, so no two isolates can both take the last request of a window.
+
+pub mod algorithm;
+pub mod client;
+pub mod object;
+pub mod policy;

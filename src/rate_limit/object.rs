@@ -1,0 +1,138 @@
+//! The Durable Object that owns one (policy, key): it holds the key's state and answers checks
+//! one at a time, so a check-and-consume is atomic however many isolates ask at once.
+//!
+//! State is written to storage on every change, so limits survive eviction and restarts; an
+//! alarm deletes it once it is back to "never used", so storage does not grow without bound.
+
+use std::cell::{Cell, RefCell};
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+use super::algorithm::{self, Algorithm, Decision};
+
+const STATE_KEY: &str = "state";
+
+/// What the gateway sends to `/check` (consume) and `/peek` (read only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckRequest {
+    pub algorithm: Algorithm,
+    pub cost: u64,
+}
+
+/// What `/peek` answers: the decision a request would get, and the raw state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub decision: Decision,
+    pub state: algorithm::State,
+}
+
+/// What is kept in storage: the state, and the algorithm that judges when it expires (the
+/// alarm may run in a fresh instance that has not seen a check yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stored {
+    algorithm: Algorithm,
+    state: algorithm::State,
+}
+
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    /// The stored record, read once per object lifetime; `Some(None)` means "nothing stored".
+    cached: RefCell<Option<Option<Stored>>>,
+    alarm_set: Cell<bool>,
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            cached: RefCell::new(None),
+            alarm_set: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/check" => {
+                let check: CheckRequest = req.json().await?;
+                let (decision, _) = self.apply(&check.algorithm, check.cost).await?;
+                Response::from_json(&decision)
+            }
+            "/peek" => {
+                let check: CheckRequest = req.json().await?;
+                let (decision, state) = self.apply(&check.algorithm, 0).await?;
+                Response::from_json(&Snapshot { decision, state })
+            }
+            "/reset" => {
+                self.state.storage().delete_all().await?;
+                self.cached.replace(Some(None));
+                Response::empty()
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_set.set(false);
+        let Some(stored) = self.load().await? else {
+            return Response::empty();
+        };
+        let now = worker::Date::now().as_millis() as f64;
+        let forget_at = algorithm::forgettable_at(&stored.algorithm, &stored.state);
+        if forget_at <= now {
+            self.state.storage().delete_all().await?;
+            self.cached.replace(Some(None));
+        } else {
+            self.schedule_cleanup(forget_at).await?;
+        }
+        Response::empty()
+    }
+}
+
+impl RateLimiter {
+    async fn load(&self) -> Result<Option<Stored>> {
+        if let Some(stored) = self.cached.borrow().clone() {
+            return Ok(stored);
+        }
+        let stored: Option<Stored> = self.state.storage().get(STATE_KEY).await?;
+        self.cached.replace(Some(stored.clone()));
+        Ok(stored)
+    }
+
+    /// Consumes `cost` under `algorithm`. Storage operations hold the object's input gate, so no
+    /// other check runs between reading and writing the state.
+    async fn apply(
+        &self,
+        algorithm: &Algorithm,
+        cost: u64,
+    ) -> Result<(Decision, algorithm::State)> {
+        let current = self.load().await?.map(|s| s.state).unwrap_or_default();
+        let now = worker::Date::now().as_millis() as f64;
+        let (decision, next) = algorithm::consume(algorithm, &current, now, cost);
+        if cost > 0 && next != current {
+            let stored = Stored {
+                algorithm: *algorithm,
+                state: next.clone(),
+            };
+            self.state.storage().put(STATE_KEY, &stored).await?;
+            self.cached.replace(Some(Some(stored)));
+            let forget_at = algorithm::forgettable_at(algorithm, &next);
+            if !self.alarm_set.get() && forget_at > now {
+                self.schedule_cleanup(forget_at).await?;
+            }
+        }
+        Ok((decision, next))
+    }
+
+    async fn schedule_cleanup(&self, at_ms: f64) -> Result<()> {
+        let date =
+            worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at_ms + 1_000.0));
+        self.state
+            .storage()
+            .set_alarm(worker::ScheduledTime::new(date))
+            .await?;
+        self.alarm_set.set(true);
+        Ok(())
+    }
+}
