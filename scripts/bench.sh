@@ -4,10 +4,10 @@
 source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--smoke" ]]; then
   NODE="$(node_bin)"
-  "$NODE" "$ROOT/bench/latency.mjs" --seconds "${BENCH_SECONDS:-1}"
+  "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
   exit 0
 fi
 setup
 GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
 mkdir -p "$ROOT/bench/results"
-"$NODE" "$ROOT/bench/latency.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/latency.json"
+"$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"

@@ -1,0 +1,146 @@
+// Side-by-side figures for the gateway, measured in one run on loopback, bounded in time:
+//   - latency a proxied GET adds over calling the origin directly, and what a rate limit adds;
+//   - throughput of the same route with and without a rate limit;
+//   - Durable Object calls a denied burst costs with the isolate's memory of denials;
+//   - gzip size of the deployable Wasm.
+//
+//   node bench/gateway.mjs [--seconds N] [--json FILE]
+//
+// The gateway is reached at workerd's own socket for the Worker (Miniflare's entry proxy is
+// bypassed), so the figures are the gateway's cost, not the dev proxy's.
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { startOrigin, startGateway, ROOT, eventually } from "../tests/e2e/harness.mjs";
+
+const args = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const seconds = Number(arg("--seconds", process.env.BENCH_SECONDS ?? 5));
+const jsonOut = arg("--json");
+const CONCURRENCY = 16;
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+function get(url) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    http
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: res.statusCode }));
+      })
+      .on("error", reject);
+  });
+}
+
+function summarise(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { n: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+/** Sequential requests, one to each URL in turn, so drift affects every series equally. */
+async function latency(urls, duration) {
+  const samples = urls.map(() => []);
+  const until = Date.now() + duration;
+  while (Date.now() < until) {
+    for (const [i, url] of urls.entries()) {
+      const { ms, status } = await get(url);
+      if (status !== 200) throw new Error(`${url} answered ${status}`);
+      samples[i].push(ms);
+    }
+  }
+  return samples.map(summarise);
+}
+
+/** Closed loop with CONCURRENCY clients for `duration` ms; requests per second. */
+async function throughput(url, duration) {
+  let done = 0;
+  const until = Date.now() + duration;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < until) {
+        const { status } = await get(url);
+        if (status !== 200) throw new Error(`${url} answered ${status}`);
+        done++;
+      }
+    }),
+  );
+  return done / (duration / 1000);
+}
+
+const origin = await startOrigin("bench", (req, body, res) => {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end('{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}');
+});
+const gateway = await startGateway({
+  document: {
+    version: 1,
+    services: { app: { upstreams: [origin.url] } },
+    rate_limits: {
+      generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] },
+      closed: { quota: { limit: 1, window: "day" }, key: ["route"] },
+    },
+    routes: [
+      { name: "plain", methods: ["GET"], path: "/plain/{id}", service: "app" },
+      { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
+      { name: "denied", methods: ["GET"], path: "/denied", service: "app", rate_limits: ["closed"] },
+    ],
+  },
+  refreshSeconds: 60,
+  directSocket: true,
+});
+try {
+  const base = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
+  const urls = { origin: `${origin.url}/users/1`, plain: `${base}/plain/1`, limited: `${base}/limited/1` };
+  await latency(Object.values(urls), 1000); // warm-up
+
+  const [o, p, l] = await latency(Object.values(urls), seconds * 1000);
+  const plainRps = await throughput(urls.plain, seconds * 1000);
+  const limitedRps = await throughput(urls.limited, seconds * 1000);
+
+  // A denied burst: one admitted request, then 500 that the limit refuses.
+  await get(`${base}/denied`);
+  const burstSize = 500;
+  await Promise.all(Array.from({ length: burstSize }, () => get(`${base}/denied`)));
+  const denials = await eventually(() => {
+    const lines = gateway.accessLogs().filter((l) => l.route === "denied" && l.status === 429);
+    return lines.length >= burstSize ? lines : undefined;
+  }, 10000);
+  const objectCalls = (denials ?? []).reduce((sum, l) => sum + l.rate_limit_calls, 0);
+
+  const wasm = fs.readFileSync(path.join(ROOT, "build/index_bg.wasm"));
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    node: process.version,
+    seconds,
+    concurrency: CONCURRENCY,
+    latency_ms: { origin_direct: o, gateway_plain: p, gateway_rate_limited: l },
+    added_by_gateway_p50_ms: p.p50 - o.p50,
+    added_by_rate_limit_p50_ms: l.p50 - p.p50,
+    throughput_rps: { gateway_plain: plainRps, gateway_rate_limited: limitedRps, ratio: limitedRps / plainRps },
+    denied_burst: { requests: burstSize, denied_logged: denials?.length ?? 0, object_calls: objectCalls },
+    wasm_bytes: wasm.length,
+    wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
+  };
+  const ms = (v) => v.toFixed(2).padStart(7);
+  console.log(`sequential keep-alive GETs, alternating, ${seconds}s (${o.n} per series)`);
+  console.log(`                         p50 ms  p90 ms  p99 ms`);
+  console.log(`origin directly        ${ms(o.p50)} ${ms(o.p90)} ${ms(o.p99)}`);
+  console.log(`gateway, plain route   ${ms(p.p50)} ${ms(p.p90)} ${ms(p.p99)}`);
+  console.log(`gateway, rate-limited  ${ms(l.p50)} ${ms(l.p90)} ${ms(l.p99)}`);
+  console.log(`added by the gateway (p50): ${result.added_by_gateway_p50_ms.toFixed(2)} ms; by the rate limit: ${result.added_by_rate_limit_p50_ms.toFixed(2)} ms`);
+  console.log(`throughput with ${CONCURRENCY} clients: plain ${plainRps.toFixed(0)} req/s, rate-limited ${limitedRps.toFixed(0)} req/s (${(limitedRps / plainRps).toFixed(2)}x)`);
+  console.log(`denied burst: ${burstSize} requests refused with ${objectCalls} Durable Object calls`);
+  console.log(`wasm: ${result.wasm_bytes} bytes, ${result.wasm_gzip_bytes} gzipped`);
+  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + "\n");
+} finally {
+  agent.destroy();
+  await gateway.close();
+  await origin.close();
+}
