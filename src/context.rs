@@ -16,6 +16,10 @@ pub struct RequestContext {
     /// Name of the matched route, once routing has chosen one.
     pub route: Option<String>,
     pub service: Option<String>,
+    /// `jwt` or `api_key` once a caller is authenticated.
+    pub auth_scheme: Option<&'static str>,
+    /// The authenticated caller's subject (JWT `sub` or API-key consumer).
+    pub principal: Option<String>,
     /// Version (content hash) of the configuration that served the request.
     pub config_version: Option<String>,
     pub upstream_status: Option<u16>,
@@ -42,6 +46,8 @@ impl RequestContext {
             path: String::new(),
             route: None,
             service: None,
+            auth_scheme: None,
+            principal: None,
             config_version: None,
             upstream_status: None,
             upstream_ms: None,

@@ -45,6 +45,13 @@ pub enum GatewayError {
     },
     /// A fail-closed policy's limiter could not answer.
     RateLimitUnavailable { policy: String, cause: String },
+    /// Credentials are missing (`presented: false`) or invalid. `cause` is for the log only:
+    /// clients are not told which check failed.
+    Unauthenticated { presented: bool, cause: String },
+    /// Valid credentials without the scopes or roles the route demands.
+    InsufficientScope { scope: String },
+    /// The issuer's keys cannot be had and none are cached: fail closed.
+    AuthUnavailable { issuer: String, cause: String },
     /// An admin request without the right bearer token.
     AdminUnauthorized,
     /// An admin request that names nothing the gateway knows, or lacks a parameter.
@@ -90,6 +97,9 @@ impl GatewayError {
             Self::UpstreamUnreachable { .. } => "upstream-unreachable",
             Self::UpstreamTimeout { .. } => "upstream-timeout",
             Self::RateLimited { .. } => "rate-limited",
+            Self::Unauthenticated { .. } => "unauthenticated",
+            Self::InsufficientScope { .. } => "insufficient-scope",
+            Self::AuthUnavailable { .. } => "auth-unavailable",
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
             Self::AdminUnauthorized => "admin-unauthorized",
             Self::AdminInvalid { .. } => "admin-invalid",
@@ -105,11 +115,14 @@ impl GatewayError {
             | Self::InvalidPath { .. }
             | Self::RequestTooLarge { .. }
             | Self::RateLimited { .. }
+            | Self::Unauthenticated { .. }
+            | Self::InsufficientScope { .. }
             | Self::AdminUnauthorized
             | Self::AdminInvalid { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. } | Self::UpstreamTimeout { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
+            | Self::AuthUnavailable { .. }
             | Self::Internal { .. } => Fault::Gateway,
         }
     }
@@ -122,9 +135,12 @@ impl GatewayError {
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
                 400
             }
-            Self::AdminUnauthorized => 401,
+            Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
+            Self::InsufficientScope { .. } => 403,
             Self::RateLimited { .. } => 429,
-            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => 503,
+            Self::ConfigUnavailable { .. }
+            | Self::RateLimitUnavailable { .. }
+            | Self::AuthUnavailable { .. } => 503,
             Self::UpstreamUnreachable { .. } => 502,
             Self::UpstreamTimeout { .. } => 504,
             Self::Internal { .. } => 500,
@@ -138,11 +154,12 @@ impl GatewayError {
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
                 "Bad Request"
             }
-            Self::AdminUnauthorized => "Unauthorized",
+            Self::AdminUnauthorized | Self::Unauthenticated { .. } => "Unauthorized",
+            Self::InsufficientScope { .. } => "Forbidden",
             Self::RateLimited { .. } => "Too Many Requests",
-            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => {
-                "Service Unavailable"
-            }
+            Self::ConfigUnavailable { .. }
+            | Self::RateLimitUnavailable { .. }
+            | Self::AuthUnavailable { .. } => "Service Unavailable",
             Self::UpstreamUnreachable { .. } => "Bad Gateway",
             Self::UpstreamTimeout { .. } => "Gateway Timeout",
             Self::Internal { .. } => "Internal Server Error",
@@ -183,6 +200,16 @@ impl GatewayError {
                 format!("Rate limit '{policy}' cannot be checked right now.")
             }
             Self::AdminUnauthorized => "A valid admin bearer token is required.".into(),
+            Self::Unauthenticated {
+                presented: false, ..
+            } => "This route requires credentials.".into(),
+            Self::Unauthenticated {
+                presented: true, ..
+            } => "The credentials are invalid or expired.".into(),
+            Self::InsufficientScope { scope } => {
+                format!("The credentials lack what this route requires: {scope}.")
+            }
+            Self::AuthUnavailable { .. } => "Credentials cannot be verified right now.".into(),
             Self::AdminInvalid { reason } => reason.clone(),
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
@@ -194,6 +221,8 @@ impl GatewayError {
             Self::ConfigUnavailable { cause }
             | Self::UpstreamUnreachable { cause, .. }
             | Self::RateLimitUnavailable { cause, .. }
+            | Self::Unauthenticated { cause, .. }
+            | Self::AuthUnavailable { cause, .. }
             | Self::Internal { cause } => Some(cause),
             _ => None,
         }
@@ -206,9 +235,23 @@ impl GatewayError {
         let mut headers = vec![("cache-control", "no-store".to_string())];
         match self {
             Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
-            Self::ConfigUnavailable { .. } | Self::RateLimitUnavailable { .. } => {
+            Self::ConfigUnavailable { .. }
+            | Self::RateLimitUnavailable { .. }
+            | Self::AuthUnavailable { .. } => {
                 headers.push(("retry-after", "5".to_string()));
             }
+            // RFC 6750 §3: no error code when no credentials were sent.
+            Self::Unauthenticated { presented: false, .. } => {
+                headers.push(("www-authenticate", "Bearer realm=\"edge-gateway\"".to_string()));
+            }
+            Self::Unauthenticated { presented: true, .. } => headers.push((
+                "www-authenticate",
+                "Bearer realm=\"edge-gateway\", error=\"invalid_token\"".to_string(),
+            )),
+            Self::InsufficientScope { scope } => headers.push((
+                "www-authenticate",
+                format!("Bearer realm=\"edge-gateway\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            )),
             Self::RateLimited {
                 retry_after_s,
                 headers: limits,

@@ -13,7 +13,7 @@
 //!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
-//!  (authenticate: slots in here)
+//!  authenticate ────── no / bad credentials, missing scope ─▶ 401 / 403 (503 if keys unknowable)
 //!    │
 //!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
 //!    │
@@ -31,6 +31,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Env, Request, Response};
 
 use crate::admin;
+use crate::auth::authenticate::{authenticate, upstream_headers};
 use crate::config::loader;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
@@ -74,20 +75,28 @@ pub async fn run(
     let route = matched.route;
     ctx.route = Some(route.name.clone());
 
-    // Authentication belongs here, before rate limiting: who is asking decides the limit.
+    // Authenticate before rate limiting: who is asking decides the limit and the plan.
+    let principal = match &route.auth {
+        Some(policy) => {
+            let now = platform::now_ms();
+            authenticate(env, &gateway.auth, &gateway.version, policy, &headers, now).await?
+        }
+        None => None,
+    };
+    if let Some(principal) = &principal {
+        ctx.auth_scheme = Some(principal.scheme);
+        ctx.principal = principal.subject.clone();
+    }
 
     // Rate limit: before the cache and the origin, so a denied client costs neither, and a
     // cached answer does not bypass the limit.
-    let policies: Vec<_> = route
-        .rate_limits
-        .iter()
-        .filter_map(|name| gateway.rate_limits.get(name))
-        .collect();
+    let policies = gateway.policies_for(route, principal.as_ref());
     if !policies.is_empty() {
         let inputs = KeyInputs {
             client_ip: headers::header(&headers, "cf-connecting-ip"),
             route: &route.name,
             headers: &headers,
+            principal: principal.as_ref(),
         };
         let admitted = rate_limit::check(env, &policies, &inputs, platform::now_ms()).await?;
         ctx.rate_limit_calls = admitted.calls;
@@ -123,7 +132,14 @@ pub async fn run(
         traceparent: &traceparent,
         tracestate: ctx.trace.tracestate.as_deref(),
     };
-    let outbound_headers = headers::for_upstream(&headers, &forwarding, &route.request_headers);
+    let outbound_headers = match &route.auth {
+        Some(policy) => {
+            let authenticated =
+                upstream_headers(&headers, &gateway.auth, policy, principal.as_ref());
+            headers::for_upstream(&authenticated, &forwarding, &route.request_headers)
+        }
+        None => headers::for_upstream(&headers, &forwarding, &route.request_headers),
+    };
     // Bodies stream through untouched; GET and HEAD carry none.
     let body = match ctx.method.as_str() {
         "GET" | "HEAD" => None,

@@ -3,6 +3,7 @@
 //! A document goes `text → JSON → model (validated) → Gateway (compiled)` once per change; every
 //! request then reads the same [`Gateway`] until a newer document replaces it.
 
+pub mod auth;
 pub mod loader;
 pub mod model;
 pub mod parse;
@@ -23,9 +24,36 @@ use reader::Errors;
 pub struct Gateway {
     pub services: BTreeMap<String, Service>,
     pub rate_limits: BTreeMap<String, Policy>,
+    pub plans: BTreeMap<String, Vec<String>>,
+    pub auth: crate::auth::AuthSettings,
     pub routes: RouteTable,
     /// Content hash of the document this was compiled from, reported in logs.
     pub version: String,
+}
+
+impl Gateway {
+    /// The policies for a request: the route's own, then its caller's plan's (the plan
+    /// `default` for authenticated callers without one). Each policy once.
+    pub fn policies_for(
+        &self,
+        route: &model::Route,
+        principal: Option<&crate::auth::authenticate::Principal>,
+    ) -> Vec<&Policy> {
+        let plan = principal.and_then(|p| {
+            let name = p.plan.as_deref().unwrap_or("default");
+            self.plans.get(name).or_else(|| self.plans.get("default"))
+        });
+        let mut names: Vec<&String> = route.rate_limits.iter().collect();
+        for name in plan.into_iter().flatten() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+            .iter()
+            .filter_map(|n| self.rate_limits.get(*n))
+            .collect()
+    }
 }
 
 /// Validates and compiles a route document. On failure, returns every problem found.
@@ -45,6 +73,8 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
     Ok(Gateway {
         services: config.services,
         rate_limits: config.rate_limits,
+        plans: config.plans,
+        auth: config.auth,
         routes,
         version: fingerprint(text),
     })

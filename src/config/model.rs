@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::auth::{AuthSettings, RouteAuth};
 use crate::rate_limit::policy::Policy;
 use crate::routing::methods::MethodSet;
 use crate::routing::pattern::Template;
@@ -12,6 +13,10 @@ pub struct GatewayConfig {
     pub services: BTreeMap<String, Service>,
     /// Rate-limit policies by name; routes refer to them.
     pub rate_limits: BTreeMap<String, Policy>,
+    /// Plan name → policies for callers on that plan (`default`: callers without one).
+    pub plans: BTreeMap<String, Vec<String>>,
+    /// Token issuers and API-key settings.
+    pub auth: AuthSettings,
     pub routes: Vec<Route>,
 }
 
@@ -52,6 +57,8 @@ pub struct Route {
     pub response_headers: HeaderRules,
     /// Names of the rate-limit policies applied to this route, in document order.
     pub rate_limits: Vec<String>,
+    /// Who may call this route; anyone when absent.
+    pub auth: Option<RouteAuth>,
 }
 
 /// How the path sent upstream is derived from the request path.

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::auth::{parse_route_auth, parse_settings};
 use super::model::{GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
-use super::rate_limits::{parse_policies, parse_route_policies};
+use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
 use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
 use crate::routing::methods::{MethodSet, KNOWN_METHODS};
 use crate::routing::pattern::{self, Template};
@@ -29,6 +30,8 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
         return GatewayConfig {
             services: BTreeMap::new(),
             rate_limits: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            auth: crate::auth::AuthSettings::default(),
             routes: Vec::new(),
         };
     };
@@ -57,9 +60,19 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
     let rate_limits = policies_value
         .map(|(value, path)| parse_policies(value, &path, errors))
         .unwrap_or_default();
+    let plans = root
+        .optional("plans")
+        .map(|(value, path)| parse_plans(value, &path, &declared_policies, errors))
+        .unwrap_or_default();
+    let auth = root
+        .optional("auth")
+        .map(|(value, path)| parse_settings(value, &path, errors))
+        .unwrap_or_default();
+    let declared_issuers: BTreeSet<String> = root_issuer_names(document).unwrap_or_default();
     let declared = Declared {
         services: &declared,
         policies: &declared_policies,
+        issuers: &declared_issuers,
     };
     let routes = root
         .required("routes", errors)
@@ -69,14 +82,23 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
     GatewayConfig {
         services,
         rate_limits,
+        plans,
+        auth,
         routes,
     }
+}
+
+/// Names under `auth.issuers`, valid or not, for routes to refer to.
+fn root_issuer_names(document: &Value) -> Option<BTreeSet<String>> {
+    let issuers = document.get("auth")?.get("issuers")?.as_object()?;
+    Some(issuers.keys().cloned().collect())
 }
 
 /// Names a route may refer to, declared elsewhere in the document.
 struct Declared<'a> {
     services: &'a BTreeSet<String>,
     policies: &'a BTreeSet<String>,
+    issuers: &'a BTreeSet<String>,
 }
 
 fn parse_services(value: &Value, path: &str, errors: &mut Errors) -> BTreeMap<String, Service> {
@@ -262,6 +284,10 @@ fn parse_route(
         Some((value, path)) => parse_route_policies(value, &path, declared.policies, errors),
         None => Some(Vec::new()),
     };
+    let auth = match object.optional("auth") {
+        Some((value, path)) => parse_route_auth(value, &path, declared.issuers, errors).map(Some),
+        None => Some(None),
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -275,6 +301,7 @@ fn parse_route(
         request_headers: request_headers?,
         response_headers: response_headers?,
         rate_limits: rate_limits?,
+        auth: auth?,
     })
 }
 

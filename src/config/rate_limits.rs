@@ -210,3 +210,32 @@ pub fn parse_route_policies(
     }
     ok.then_some(names)
 }
+
+/// Reads `plans`: plan name → the policies that apply to that plan's callers on every
+/// authenticated route, besides the route's own.
+pub fn parse_plans(
+    value: &Value,
+    path: &str,
+    declared: &std::collections::BTreeSet<String>,
+    errors: &mut Errors,
+) -> BTreeMap<String, Vec<String>> {
+    let mut plans = BTreeMap::new();
+    let Value::Object(map) = value else {
+        errors.push(path, "expected an object mapping plan names to plans");
+        return plans;
+    };
+    for (name, plan) in map {
+        let plan_path = key_path(path, name);
+        let Some(mut object) = Object::read(plan, &plan_path, errors) else {
+            continue;
+        };
+        let policies = object
+            .required("rate_limits", errors)
+            .and_then(|(v, p)| parse_route_policies(v, &p, declared, errors));
+        object.finish(errors);
+        if let Some(policies) = policies {
+            plans.insert(name.clone(), policies);
+        }
+    }
+    plans
+}

@@ -17,6 +17,8 @@ pub struct AccessLog<'a> {
     pub path: &'a str,
     pub route: Option<&'a str>,
     pub service: Option<&'a str>,
+    pub auth: Option<&'static str>,
+    pub principal: Option<&'a str>,
     pub status: u16,
     pub upstream_status: Option<u16>,
     /// Whole milliseconds from arrival to the response headers being ready.
@@ -41,6 +43,8 @@ pub fn record(ctx: &RequestContext, now_ms: f64) -> AccessLog<'_> {
         path: &ctx.path,
         route: ctx.route.as_deref(),
         service: ctx.service.as_deref(),
+        auth: ctx.auth_scheme,
+        principal: ctx.principal.as_deref(),
         status: ctx.status,
         upstream_status: ctx.upstream_status,
         duration_ms: whole_ms(now_ms - ctx.started_ms),

@@ -25,6 +25,10 @@ pub enum KeyPart {
     Route,
     /// The value of a request header (lower-case name); absent headers share one bucket.
     Header(String),
+    /// A claim of the authenticated caller (`sub`, `tenant`, ...); anonymous callers share one.
+    Claim(String),
+    /// The authenticated caller: API-key consumer name or JWT `sub`.
+    Consumer,
 }
 
 /// Fail open or closed when the limiter cannot answer.
@@ -46,6 +50,7 @@ pub struct KeyInputs<'a> {
     pub route: &'a str,
     /// Request headers with lower-case names.
     pub headers: &'a [(String, String)],
+    pub principal: Option<&'a crate::auth::authenticate::Principal>,
 }
 
 impl Policy {
@@ -60,6 +65,14 @@ impl Policy {
                 KeyPart::Header(name) => {
                     let value = crate::upstream::headers::header(inputs.headers, name);
                     format!("header.{name}={}", bounded(value.unwrap_or("-")))
+                }
+                KeyPart::Claim(name) => {
+                    let value = inputs.principal.and_then(|p| p.claim_text(name));
+                    format!("claim.{name}={}", bounded(value.as_deref().unwrap_or("-")))
+                }
+                KeyPart::Consumer => {
+                    let subject = inputs.principal.and_then(|p| p.subject.as_deref());
+                    format!("consumer={}", bounded(subject.unwrap_or("-")))
                 }
             })
             .collect();
@@ -149,6 +162,7 @@ mod tests {
             client_ip: Some("203.0.113.5"),
             route: "orders",
             headers: &headers,
+            principal: None,
         };
         let key = policy(vec![
             KeyPart::Ip,

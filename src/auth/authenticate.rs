@@ -1,0 +1,445 @@
+//! The authentication stage: find the credentials, verify them, and check what the route
+//! demands.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use jwt_compact::UntrustedToken;
+use serde_json::{json, Map, Value};
+use worker::Env;
+
+use super::claims;
+use super::keys::{self, Alg, VerifyKey};
+use super::{api_key, jwks, AuthSettings, Issuer, Mode, RouteAuth};
+use crate::error::GatewayError;
+use crate::upstream::headers::header;
+
+/// Longest token parsed; longer ones are refused unread.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Most verified tokens remembered per isolate.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// Who is calling, once credentials have been verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// `jwt` or `api_key`.
+    pub scheme: &'static str,
+    /// The issuer's name in the document, for JWTs.
+    pub issuer: Option<String>,
+    /// `sub` of a JWT, or the API-key consumer's name.
+    pub subject: Option<String>,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+    /// The rate-limit plan named by the consumer or the issuer's `plan_claim`.
+    pub plan: Option<String>,
+    /// All claims (for API keys: `sub`, `consumer`, `scope` and `plan`).
+    pub claims: Map<String, Value>,
+}
+
+impl Principal {
+    /// A claim as header text: strings as they are, anything else as JSON.
+    pub fn claim_text(&self, name: &str) -> Option<String> {
+        match self.claims.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+thread_local! {
+    /// (config version, SHA-256 of token) → (valid until ms, principal).
+    static VERIFIED: RefCell<HashMap<String, (f64, Principal)>> = RefCell::new(HashMap::new());
+}
+
+/// Authenticates a request for a route with an `auth` policy. `Ok(None)` is an anonymous
+/// caller on an optional route.
+pub async fn authenticate(
+    env: &Env,
+    settings: &AuthSettings,
+    config_version: &str,
+    policy: &RouteAuth,
+    headers: &[(String, String)],
+    now_ms: f64,
+) -> Result<Option<Principal>, GatewayError> {
+    let token = if policy.jwt {
+        token_from(headers, policy.cookie.as_deref())
+    } else {
+        None
+    };
+    let key = if policy.api_key {
+        header(headers, &settings.api_key_header)
+    } else {
+        None
+    };
+    let principal = match (token, key) {
+        (Some(token), _) => verify_jwt(settings, config_version, policy, &token, now_ms).await?,
+        (None, Some(key)) => verify_api_key(env, key, now_ms).await?,
+        (None, None) => {
+            return match policy.mode {
+                Mode::Optional => Ok(None),
+                Mode::Required => Err(GatewayError::Unauthenticated {
+                    presented: false,
+                    cause: "no credentials".into(),
+                }),
+            };
+        }
+    };
+    authorize(policy, &principal)?;
+    Ok(Some(principal))
+}
+
+/// Checks the route's scope and role requirements.
+pub fn authorize(policy: &RouteAuth, principal: &Principal) -> Result<(), GatewayError> {
+    for (requirement, held) in [
+        (&policy.scopes, &principal.scopes),
+        (&policy.roles, &principal.roles),
+    ] {
+        if !requirement.met_by(held) {
+            return Err(GatewayError::InsufficientScope {
+                scope: requirement.names(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The bearer token from `Authorization`, or else from the named cookie.
+pub fn token_from(headers: &[(String, String)], cookie: Option<&str>) -> Option<String> {
+    let bearer = header(headers, "authorization").and_then(|value| {
+        let (scheme, token) = value.trim().split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    });
+    bearer.or_else(|| {
+        let name = cookie?;
+        headers
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
+fn invalid(cause: impl Into<String>) -> GatewayError {
+    GatewayError::Unauthenticated {
+        presented: true,
+        cause: cause.into(),
+    }
+}
+
+async fn verify_jwt(
+    settings: &AuthSettings,
+    config_version: &str,
+    policy: &RouteAuth,
+    token: &str,
+    now_ms: f64,
+) -> Result<Principal, GatewayError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid(format!(
+            "token of {} bytes is over the limit",
+            token.len()
+        )));
+    }
+    let cache_key = format!("{config_version}:{}", api_key::sha256_hex(token));
+    let remembered = VERIFIED.with(|v| {
+        v.borrow()
+            .get(&cache_key)
+            .filter(|(until, _)| *until > now_ms)
+            .map(|(_, p)| p.clone())
+    });
+    if let Some(principal) = remembered {
+        if issuer_allowed(policy, principal.issuer.as_deref().unwrap_or_default()) {
+            return Ok(principal);
+        }
+        return Err(invalid("issuer not accepted on this route"));
+    }
+
+    let untrusted = UntrustedToken::new(token).map_err(|e| invalid(format!("malformed: {e}")))?;
+    let (alg_name, kid) = keys::header_of(&untrusted);
+    let alg = Alg::from_name(alg_name)
+        .ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not supported")))?;
+    let unverified = untrusted
+        .deserialize_claims_unchecked::<Map<String, Value>>()
+        .map_err(|e| invalid(format!("claims unreadable: {e}")))?;
+    let iss = unverified
+        .custom
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let issuer = settings
+        .issuers
+        .values()
+        .find(|i| i.rules.issuer == iss && issuer_allowed(policy, &i.name))
+        .ok_or_else(|| invalid(format!("issuer '{iss}' not accepted on this route")))?;
+    if !issuer.algorithms.contains(&alg) {
+        return Err(invalid(format!(
+            "algorithm {alg_name} not allowed for issuer '{}'",
+            issuer.name
+        )));
+    }
+    let kid = kid.map(|k| k.into_owned());
+    let verified = verify_with_issuer_keys(issuer, &untrusted, alg, kid.as_deref(), now_ms).await?;
+    claims::check(&verified, &issuer.rules, now_ms).map_err(invalid)?;
+
+    let custom = verified.custom.clone();
+    let principal = Principal {
+        scheme: "jwt",
+        issuer: Some(issuer.name.clone()),
+        subject: custom
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        scopes: claims::scopes(&custom),
+        roles: issuer
+            .rules
+            .roles_claim
+            .as_deref()
+            .map(|path| claims::at_path(&custom, path))
+            .unwrap_or_default(),
+        plan: issuer
+            .rules
+            .plan_claim
+            .as_deref()
+            .and_then(|path| claims::at_path(&custom, path).into_iter().next()),
+        claims: custom,
+    };
+    let until = verified
+        .expiration
+        .map_or(now_ms, |exp| exp.timestamp() as f64 * 1000.0);
+    remember(cache_key, until, &principal, now_ms);
+    Ok(principal)
+}
+
+fn issuer_allowed(policy: &RouteAuth, name: &str) -> bool {
+    policy.issuers.is_empty() || policy.issuers.iter().any(|i| i == name)
+}
+
+fn remember(key: String, until: f64, principal: &Principal, now_ms: f64) {
+    VERIFIED.with(|v| {
+        let mut verified = v.borrow_mut();
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, (until, _)| *until > now_ms);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(key, (until, principal.clone()));
+    });
+}
+
+/// Tries the inline keys, then the JWKS; an unknown `kid` earns one (rate-limited) refetch.
+async fn verify_with_issuer_keys(
+    issuer: &Issuer,
+    token: &UntrustedToken<'_>,
+    alg: Alg,
+    kid: Option<&str>,
+    now_ms: f64,
+) -> Result<keys::VerifiedClaims, GatewayError> {
+    if let Some(claims) = try_keys(&issuer.keys, token, alg, kid) {
+        return claims;
+    }
+    let Some(settings) = &issuer.jwks else {
+        return Err(invalid("no key of the issuer verifies the token"));
+    };
+    let unavailable = |cause: String| GatewayError::AuthUnavailable {
+        issuer: issuer.name.clone(),
+        cause,
+    };
+    let set = jwks::keys(settings, now_ms, false)
+        .await
+        .map_err(unavailable)?;
+    let kid_known =
+        |set: &[VerifyKey]| kid.is_none_or(|k| set.iter().any(|key| key.kid.as_deref() == Some(k)));
+    let set = if kid_known(&set) {
+        set
+    } else {
+        jwks::keys(settings, now_ms, true)
+            .await
+            .map_err(unavailable)?
+    };
+    try_keys(&set, token, alg, kid)
+        .unwrap_or_else(|| Err(invalid("no key of the issuer verifies the token")))
+}
+
+/// `None` when no key was a candidate; otherwise the first verification that succeeded, or the
+/// failure.
+fn try_keys(
+    keys: &[VerifyKey],
+    token: &UntrustedToken<'_>,
+    alg: Alg,
+    kid: Option<&str>,
+) -> Option<Result<keys::VerifiedClaims, GatewayError>> {
+    let mut candidates = keys
+        .iter()
+        .filter(|key| key.fits(alg) && (kid.is_none() || key.kid.as_deref() == kid))
+        .peekable();
+    candidates.peek()?;
+    let mut last = String::new();
+    for key in candidates {
+        match keys::verify(token, alg, key) {
+            Ok(claims) => return Some(Ok(claims)),
+            Err(e) => last = e,
+        }
+    }
+    Some(Err(invalid(format!("signature: {last}"))))
+}
+
+async fn verify_api_key(env: &Env, key: &str, now_ms: f64) -> Result<Principal, GatewayError> {
+    if key.len() > 512 {
+        return Err(invalid("API key over the limit"));
+    }
+    let consumer = api_key::lookup(env, key, now_ms)
+        .await
+        .map_err(|cause| GatewayError::AuthUnavailable {
+            issuer: "api_keys".into(),
+            cause,
+        })?
+        .ok_or_else(|| invalid("unknown or disabled API key"))?;
+    let claims = json!({
+        "sub": consumer.name,
+        "consumer": consumer.name,
+        "scope": consumer.scopes.join(" "),
+        "plan": consumer.plan,
+    });
+    Ok(Principal {
+        scheme: "api_key",
+        issuer: None,
+        subject: Some(consumer.name.clone()),
+        scopes: consumer.scopes.clone(),
+        roles: Vec::new(),
+        plan: consumer.plan.clone(),
+        claims: claims.as_object().cloned().unwrap_or_default(),
+    })
+}
+
+/// The request headers for the upstream after authentication: claim headers always stripped
+/// first (so clients cannot forge them), credentials removed unless the route forwards them,
+/// then the principal's claims added.
+pub fn upstream_headers(
+    headers: &[(String, String)],
+    settings: &AuthSettings,
+    policy: &RouteAuth,
+    principal: Option<&Principal>,
+) -> Vec<(String, String)> {
+    let credential = |name: &str| name == "authorization" || name == settings.api_key_header;
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| {
+            !policy.forward_claims.iter().any(|(_, h)| h == name)
+                && (policy.forward_credentials || !credential(name))
+        })
+        .cloned()
+        .collect();
+    if let Some(principal) = principal {
+        for (claim, header_name) in &policy.forward_claims {
+            if let Some(value) = principal.claim_text(claim) {
+                if crate::upstream::headers::is_valid_value(&value) {
+                    out.push((header_name.clone(), value));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::claims::Requirement;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn policy() -> RouteAuth {
+        RouteAuth {
+            mode: Mode::Required,
+            jwt: true,
+            api_key: true,
+            issuers: vec![],
+            scopes: Requirement::AllOf(vec!["orders:read".into()]),
+            roles: Requirement::None,
+            forward_claims: vec![("sub".into(), "x-user-id".into())],
+            forward_credentials: false,
+            cookie: Some("session".into()),
+        }
+    }
+
+    #[test]
+    fn tokens_come_from_bearer_or_the_cookie() {
+        assert_eq!(
+            token_from(&pairs(&[("authorization", "Bearer abc")]), None).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token_from(&pairs(&[("authorization", "bearer  abc ")]), None).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token_from(&pairs(&[("authorization", "Basic abc")]), None),
+            None
+        );
+        let cookie = pairs(&[("cookie", "a=1; session=tok; b=2")]);
+        assert_eq!(token_from(&cookie, Some("session")).as_deref(), Some("tok"));
+        assert_eq!(token_from(&cookie, None), None);
+    }
+
+    #[test]
+    fn claim_headers_cannot_be_forged_and_credentials_stay_here() {
+        let settings = AuthSettings {
+            api_key_header: "x-api-key".into(),
+            ..Default::default()
+        };
+        let incoming = pairs(&[
+            ("x-user-id", "forged"),
+            ("authorization", "Bearer t"),
+            ("x-api-key", "k"),
+            ("accept", "*/*"),
+        ]);
+        let principal = Principal {
+            scheme: "jwt",
+            issuer: None,
+            subject: Some("u1".into()),
+            scopes: vec![],
+            roles: vec![],
+            plan: None,
+            claims: json!({"sub": "u1"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let out = upstream_headers(&incoming, &settings, &policy(), Some(&principal));
+        assert_eq!(header(&out, "x-user-id"), Some("u1"));
+        assert_eq!(out.iter().filter(|(n, _)| n == "x-user-id").count(), 1);
+        assert_eq!(header(&out, "authorization"), None);
+        assert_eq!(header(&out, "x-api-key"), None);
+        let anonymous = upstream_headers(&incoming, &settings, &policy(), None);
+        assert_eq!(header(&anonymous, "x-user-id"), None);
+    }
+
+    #[test]
+    fn scopes_are_checked() {
+        let mut principal = Principal {
+            scheme: "api_key",
+            issuer: None,
+            subject: None,
+            scopes: vec!["orders:write".into()],
+            roles: vec![],
+            plan: None,
+            claims: Map::new(),
+        };
+        assert!(matches!(
+            authorize(&policy(), &principal),
+            Err(GatewayError::InsufficientScope { .. })
+        ));
+        principal.scopes.push("orders:read".into());
+        assert!(authorize(&policy(), &principal).is_ok());
+    }
+}

@@ -1,0 +1,225 @@
+//! JSON Web Key Sets: fetched from the issuer, kept per isolate and in the Cache API.
+//!
+//! A set is trusted for its `Cache-Control: max-age`, clamped to the issuer's floor and ceiling.
+//! A token with an unknown `kid` may trigger one early refetch per issuer per
+//! [`REFETCH_INTERVAL_MS`], so forged `kid`s cannot make the gateway hammer the IdP; concurrent
+//! misses share one fetch. When the IdP fails, the last keys fetched keep serving.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use serde_json::Value;
+use worker::{Cache, Fetch, Headers, Method, Request, RequestInit, Response};
+
+use super::keys::{self, VerifyKey};
+use super::JwksSettings;
+use crate::platform;
+
+/// Shortest time between two fetches of one set forced by unknown `kid`s.
+pub const REFETCH_INTERVAL_MS: f64 = 10_000.0;
+/// Deadline for the IdP's answer.
+const FETCH_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Clone)]
+struct Entry {
+    keys: Rc<Vec<VerifyKey>>,
+    expires_at_ms: f64,
+    fetched_at_ms: f64,
+}
+
+type Fetching = Shared<LocalBoxFuture<'static, Result<(Rc<Vec<VerifyKey>>, u64), String>>>;
+
+thread_local! {
+    static SETS: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    static IN_FLIGHT: RefCell<HashMap<String, Fetching>> = RefCell::new(HashMap::new());
+}
+
+/// The keys of a set. `refresh` asks for a fresh copy because a token named an unknown `kid`;
+/// it is honoured at most once per [`REFETCH_INTERVAL_MS`].
+pub async fn keys(
+    settings: &JwksSettings,
+    now_ms: f64,
+    refresh: bool,
+) -> Result<Rc<Vec<VerifyKey>>, String> {
+    let cached = SETS.with(|sets| sets.borrow().get(&settings.url).cloned());
+    if let Some(entry) = &cached {
+        let fresh = entry.expires_at_ms > now_ms;
+        let may_refetch = now_ms - entry.fetched_at_ms >= REFETCH_INTERVAL_MS;
+        if (fresh && !refresh) || (refresh && !may_refetch) {
+            return Ok(entry.keys.clone());
+        }
+    }
+    // Another isolate in this location may have fetched it already (not for forced refreshes,
+    // which must see the IdP's current set).
+    if !refresh && cached.is_none() {
+        if let Some((keys, ttl_s)) = from_edge_cache(&settings.url).await {
+            store(&settings.url, keys.clone(), now_ms, ttl_s, settings);
+            return Ok(keys);
+        }
+    }
+    match fetch_shared(settings).await {
+        Ok((keys, ttl_s)) => {
+            store(&settings.url, keys.clone(), now_ms, ttl_s, settings);
+            Ok(keys)
+        }
+        Err(cause) => match cached {
+            // The IdP is down: the last known keys are still the best evidence there is.
+            Some(entry) => {
+                SETS.with(|sets| {
+                    if let Some(e) = sets.borrow_mut().get_mut(&settings.url) {
+                        // Ask the IdP again only after the refetch interval, not on every request.
+                        e.fetched_at_ms = now_ms;
+                        e.expires_at_ms = e.expires_at_ms.max(now_ms + REFETCH_INTERVAL_MS);
+                    }
+                });
+                platform::log_error(
+                    &serde_json::json!({"type": "auth", "event": "jwks_unavailable",
+                    "url": settings.url, "cause": cause, "action": "using cached keys"})
+                    .to_string(),
+                );
+                Ok(entry.keys)
+            }
+            None => Err(cause),
+        },
+    }
+}
+
+fn store(url: &str, keys: Rc<Vec<VerifyKey>>, now_ms: f64, ttl_s: u64, settings: &JwksSettings) {
+    let ttl = ttl_s.clamp(settings.min_ttl_s, settings.max_ttl_s) as f64 * 1000.0;
+    SETS.with(|sets| {
+        sets.borrow_mut().insert(
+            url.to_string(),
+            Entry {
+                keys,
+                expires_at_ms: now_ms + ttl,
+                fetched_at_ms: now_ms,
+            },
+        )
+    });
+}
+
+/// One fetch per URL at a time; concurrent callers await the same one.
+async fn fetch_shared(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {
+    let url = settings.url.clone();
+    let shared = IN_FLIGHT.with(|in_flight| {
+        in_flight
+            .borrow_mut()
+            .entry(url.clone())
+            .or_insert_with(|| {
+                let settings = settings.clone();
+                async move { fetch(&settings).await }.boxed_local().shared()
+            })
+            .clone()
+    });
+    let result = shared.await;
+    IN_FLIGHT.with(|in_flight| in_flight.borrow_mut().remove(&url));
+    result
+}
+
+async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let request = Request::new_with_init(&settings.url, &init).map_err(|e| e.to_string())?;
+    let mut response = platform::with_deadline(Fetch::Request(request).send(), FETCH_TIMEOUT_MS)
+        .await
+        .ok_or_else(|| format!("no answer within {FETCH_TIMEOUT_MS} ms"))?
+        .map_err(|e| e.to_string())?;
+    if response.status_code() != 200 {
+        return Err(format!("the key set answered {}", response.status_code()));
+    }
+    let max_age = response
+        .headers()
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .and_then(|cc| max_age(&cc))
+        .unwrap_or(0);
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    let keys = parse_set(&text)?;
+    let ttl = max_age.clamp(settings.min_ttl_s, settings.max_ttl_s);
+    to_edge_cache(&settings.url, &text, ttl).await;
+    Ok((Rc::new(keys), max_age))
+}
+
+/// The usable signature keys of a JWKS document; keys of other types or uses are skipped.
+pub fn parse_set(text: &str) -> Result<Vec<VerifyKey>, String> {
+    let document: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("no 'keys' array")?;
+    Ok(keys.iter().filter_map(|k| keys::from_jwk(k).ok()).collect())
+}
+
+/// `max-age` (or `s-maxage`) of a `Cache-Control` value; `no-store`/`no-cache` count as 0.
+pub fn max_age(cache_control: &str) -> Option<u64> {
+    let mut age = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(0);
+        }
+        if let Some(value) = lower
+            .strip_prefix("s-maxage=")
+            .or_else(|| lower.strip_prefix("max-age="))
+        {
+            if let Ok(seconds) = value.trim_matches('"').parse::<u64>() {
+                age = Some(age.map_or(seconds, |a: u64| a.min(seconds)));
+            }
+        }
+    }
+    age
+}
+
+async fn from_edge_cache(url: &str) -> Option<(Rc<Vec<VerifyKey>>, u64)> {
+    let mut response = Cache::default().get(url, true).await.ok()??;
+    let ttl = response
+        .headers()
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .and_then(|cc| max_age(&cc))
+        .unwrap_or(0);
+    let text = response.text().await.ok()?;
+    parse_set(&text).ok().map(|keys| (Rc::new(keys), ttl))
+}
+
+async fn to_edge_cache(url: &str, text: &str, ttl_s: u64) {
+    if ttl_s == 0 {
+        return;
+    }
+    let headers = Headers::new();
+    let stored = headers
+        .set("content-type", "application/json")
+        .and_then(|_| headers.set("cache-control", &format!("max-age={ttl_s}")))
+        .and_then(|_| Response::ok(text))
+        .map(|r| r.with_headers(headers));
+    if let Ok(response) = stored {
+        // Best effort: a failed put only means the next isolate fetches from the IdP.
+        let _ = Cache::default().put(url, response).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_and_no_store_means_zero() {
+        assert_eq!(max_age("public, max-age=300"), Some(300));
+        assert_eq!(max_age("max-age=300, s-maxage=60"), Some(60));
+        assert_eq!(max_age("no-store"), Some(0));
+        assert_eq!(max_age("public"), None);
+    }
+
+    #[test]
+    fn unusable_keys_in_a_set_are_skipped() {
+        let set = r#"{"keys":[{"kty":"oct","k":"c2hvcnQ"},{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"ed"}]}"#;
+        let keys = parse_set(set).expect("set");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("ed"));
+        assert!(parse_set("{}").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Verification keys and signature checks, through `jwt-compact`.
+//!
+//! Each key is bound to one family of algorithms by its type (an RSA key can never act as an
+//! HMAC secret, which rules out algorithm confusion), and optionally to one algorithm by the
+//! JWK's `alg`. Which algorithms a token may use at all is the issuer's allow-list.
+
+use std::borrow::Cow;
+
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
+use serde_json::{Map, Value};
+
+/// The algorithms the gateway verifies. ES384 is absent: `jwt-compact` 0.8 does not offer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    Hs256,
+    Hs384,
+    Hs512,
+    Rs256,
+    Rs384,
+    Rs512,
+    Ps256,
+    Ps384,
+    Ps512,
+    Es256,
+    EdDsa,
+}
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+impl Alg {
+    pub const ALL: [Alg; 11] = [
+        Alg::Hs256,
+        Alg::Hs384,
+        Alg::Hs512,
+        Alg::Rs256,
+        Alg::Rs384,
+        Alg::Rs512,
+        Alg::Ps256,
+        Alg::Ps384,
+        Alg::Ps512,
+        Alg::Es256,
+        Alg::EdDsa,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    fn family(self) -> Family {
+        match self {
+            Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => Family::Hmac,
+            Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => {
+                Family::Rsa
+            }
+            Alg::Es256 => Family::P256,
+            Alg::EdDsa => Family::Ed25519,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Hmac,
+    Rsa,
+    P256,
+    Ed25519,
+}
+
+/// Key material of one family.
+#[derive(Clone)]
+pub enum Material {
+    Hmac(Vec<u8>),
+    Rsa(Box<rsa::RsaPublicKey>),
+    P256(p256::ecdsa::VerifyingKey),
+    Ed25519(ed25519_compact::PublicKey),
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key bytes: HMAC material is a secret.
+        let kind = match self {
+            Material::Hmac(_) => "hmac",
+            Material::Rsa(_) => "rsa",
+            Material::P256(_) => "p256",
+            Material::Ed25519(_) => "ed25519",
+        };
+        write!(f, "Material::{kind}")
+    }
+}
+
+impl Material {
+    fn family(&self) -> Family {
+        match self {
+            Material::Hmac(_) => Family::Hmac,
+            Material::Rsa(_) => Family::Rsa,
+            Material::P256(_) => Family::P256,
+            Material::Ed25519(_) => Family::Ed25519,
+        }
+    }
+}
+
+/// A verification key with its identity and the algorithm it is bound to, if any.
+#[derive(Debug, Clone)]
+pub struct VerifyKey {
+    pub kid: Option<String>,
+    pub alg: Option<Alg>,
+    pub material: Material,
+}
+
+impl VerifyKey {
+    /// Whether this key may check a token signed with `alg`.
+    pub fn fits(&self, alg: Alg) -> bool {
+        self.material.family() == alg.family() && self.alg.is_none_or(|bound| bound == alg)
+    }
+}
+
+/// Reads a JWK (`kty` RSA, EC P-256, OKP Ed25519 or oct). Private parts are refused: a gateway
+/// needs only public keys, except for HMAC secrets, which are symmetric by nature.
+pub fn from_jwk(value: &Value) -> Result<VerifyKey, String> {
+    let object = value.as_object().ok_or("a JWK must be an object")?;
+    if ["d", "p", "q", "dp", "dq", "qi"]
+        .iter()
+        .any(|k| object.contains_key(*k))
+    {
+        return Err("contains private key parts; give the public key only".into());
+    }
+    let kid = object
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let alg = match object.get("alg").and_then(Value::as_str) {
+        Some(name) => {
+            Some(Alg::from_name(name).ok_or_else(|| format!("unsupported alg '{name}'"))?)
+        }
+        None => None,
+    };
+    if object
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig")
+    {
+        return Err("is not a signature key (use != sig)".into());
+    }
+    let jwk: JsonWebKey<'_> =
+        serde_json::from_value(value.clone()).map_err(|e| format!("is not a valid JWK: {e}"))?;
+    let material = match &jwk {
+        JsonWebKey::Rsa { .. } => {
+            let key = rsa::RsaPublicKey::try_from(&jwk).map_err(|e| format!("bad RSA key: {e}"))?;
+            Material::Rsa(Box::new(key))
+        }
+        JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => Material::P256(
+            p256::ecdsa::VerifyingKey::try_from(&jwk).map_err(|e| format!("bad P-256 key: {e}"))?,
+        ),
+        JsonWebKey::EllipticCurve { curve, .. } => {
+            return Err(format!("unsupported curve '{curve}'"))
+        }
+        JsonWebKey::KeyPair { curve, x, .. } if curve == "Ed25519" => Material::Ed25519(
+            ed25519_compact::PublicKey::from_slice(x)
+                .map_err(|e| format!("bad Ed25519 key: {e}"))?,
+        ),
+        JsonWebKey::KeyPair { curve, .. } => return Err(format!("unsupported curve '{curve}'")),
+        JsonWebKey::Symmetric { secret } => {
+            let bytes: &[u8] = secret;
+            if bytes.len() < 32 {
+                return Err("an HMAC secret must be at least 32 bytes".into());
+            }
+            Material::Hmac(bytes.to_vec())
+        }
+        _ => return Err("unsupported key type".into()),
+    };
+    check(VerifyKey { kid, alg, material })
+}
+
+/// Reads a PEM public key (SPKI for RSA, P-256 and Ed25519; PKCS#1 for RSA).
+pub fn from_pem(pem: &str, kid: Option<String>, alg: Option<Alg>) -> Result<VerifyKey, String> {
+    use p256::pkcs8::DecodePublicKey;
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    let material = if let Ok(key) = rsa::RsaPublicKey::from_public_key_pem(pem) {
+        Material::Rsa(Box::new(key))
+    } else if let Ok(key) = rsa::RsaPublicKey::from_pkcs1_pem(pem) {
+        Material::Rsa(Box::new(key))
+    } else if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
+        Material::P256(p256::ecdsa::VerifyingKey::from(key))
+    } else if let Ok(key) = ed25519_compact::PublicKey::from_pem(pem) {
+        Material::Ed25519(key)
+    } else {
+        return Err("is not an RSA, P-256 or Ed25519 public key in PEM form".into());
+    };
+    check(VerifyKey { kid, alg, material })
+}
+
+fn check(key: VerifyKey) -> Result<VerifyKey, String> {
+    if let Material::Rsa(rsa_key) = &key.material {
+        use rsa::traits::PublicKeyParts;
+        let bits = rsa_key.n().bits();
+        if bits < MIN_RSA_BITS {
+            return Err(format!(
+                "an RSA key of {bits} bits is too weak (at least {MIN_RSA_BITS})"
+            ));
+        }
+    }
+    if let Some(alg) = key.alg {
+        if alg.family() != key.material.family() {
+            return Err(format!(
+                "a {:?} key cannot be used with {}",
+                key.material,
+                alg.name()
+            ));
+        }
+    }
+    Ok(key)
+}
+
+/// Claims of a token whose signature checked out; time and audience are not yet judged.
+pub type VerifiedClaims = Claims<Map<String, Value>>;
+
+/// Verifies `token`'s signature with `key` under `alg` (which the caller took from the header
+/// and checked against the issuer's allow-list).
+pub fn verify(
+    token: &UntrustedToken<'_>,
+    alg: Alg,
+    key: &VerifyKey,
+) -> Result<VerifiedClaims, String> {
+    if !key.fits(alg) {
+        return Err("key does not fit the algorithm".into());
+    }
+    let result = match (&key.material, alg) {
+        (Material::Hmac(secret), Alg::Hs256) => {
+            Hs256.validator(&Hs256Key::new(secret)).validate(token)
+        }
+        (Material::Hmac(secret), Alg::Hs384) => {
+            Hs384.validator(&Hs384Key::new(secret)).validate(token)
+        }
+        (Material::Hmac(secret), Alg::Hs512) => {
+            Hs512.validator(&Hs512Key::new(secret)).validate(token)
+        }
+        (Material::Rsa(rsa_key), alg) => {
+            let algorithm = match alg {
+                Alg::Rs256 => Rsa::rs256(),
+                Alg::Rs384 => Rsa::rs384(),
+                Alg::Rs512 => Rsa::rs512(),
+                Alg::Ps256 => Rsa::ps256(),
+                Alg::Ps384 => Rsa::ps384(),
+                _ => Rsa::ps512(),
+            };
+            algorithm.validator(rsa_key.as_ref()).validate(token)
+        }
+        (Material::P256(verifying), Alg::Es256) => Es256.validator(verifying).validate(token),
+        (Material::Ed25519(public), Alg::EdDsa) => jwt_compact::Renamed::new(Ed25519, "EdDSA")
+            .validator(public)
+            .validate(token),
+        _ => return Err("key does not fit the algorithm".into()),
+    };
+    result.map(|t| t.into_parts().1).map_err(|e| e.to_string())
+}
+
+/// The `alg` and `kid` of a token's header, before anything is trusted.
+pub fn header_of<'t>(token: &'t UntrustedToken<'_>) -> (&'t str, Option<Cow<'t, str>>) {
+    (
+        token.algorithm(),
+        token.header().key_id.as_deref().map(Cow::Borrowed),
+    )
+}
