@@ -1,15 +1,15 @@
 //! JSON Web Key Sets: fetched from the issuer, kept per isolate and in the Cache API.
 //!
 //! A set is trusted for its `Cache-Control: max-age`, clamped to the issuer's floor and ceiling.
-//! A token with an unknown `kid` may trigger one early refetch per issuer per
-//! [`REFETCH_INTERVAL_MS`], so forged `kid`s cannot make the gateway hammer the IdP; concurrent
-//! misses share one fetch. When the IdP fails, the last keys fetched keep serving.
+//! A token with an unknown `kid` may trigger one early refetch per issuer per refetch interval
+//! (`jwks_refetch_seconds`, default 10), so forged `kid`s cannot make the gateway hammer the
+//! IdP; concurrent misses share one fetch. When the IdP fails, the last keys fetched keep
+//! serving, and the IdP is asked again only after the refetch interval.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use serde_json::Value;
 use worker::{Cache, Fetch, Headers, Method, Request, RequestInit, Response};
 
@@ -17,8 +17,6 @@ use super::keys::{self, VerifyKey};
 use super::JwksSettings;
 use crate::platform;
 
-/// Shortest time between two fetches of one set forced by unknown `kid`s.
-pub const REFETCH_INTERVAL_MS: f64 = 10_000.0;
 /// Deadline for the IdP's answer.
 const FETCH_TIMEOUT_MS: u64 = 5_000;
 
@@ -29,15 +27,18 @@ struct Entry {
     fetched_at_ms: f64,
 }
 
-type Fetching = Shared<LocalBoxFuture<'static, Result<(Rc<Vec<VerifyKey>>, u64), String>>>;
-
 thread_local! {
     static SETS: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
-    static IN_FLIGHT: RefCell<HashMap<String, Fetching>> = RefCell::new(HashMap::new());
+    /// URLs being fetched right now, and the last failure of each.
+    static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    static LAST_ERROR: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
+/// How often a request waiting for another request's fetch looks again.
+const WAIT_STEP_MS: u64 = 5;
+
 /// The keys of a set. `refresh` asks for a fresh copy because a token named an unknown `kid`;
-/// it is honoured at most once per [`REFETCH_INTERVAL_MS`].
+/// it is honoured at most once per refetch interval.
 pub async fn keys(
     settings: &JwksSettings,
     now_ms: f64,
@@ -46,7 +47,7 @@ pub async fn keys(
     let cached = SETS.with(|sets| sets.borrow().get(&settings.url).cloned());
     if let Some(entry) = &cached {
         let fresh = entry.expires_at_ms > now_ms;
-        let may_refetch = now_ms - entry.fetched_at_ms >= REFETCH_INTERVAL_MS;
+        let may_refetch = now_ms - entry.fetched_at_ms >= settings.refetch_ms;
         if (fresh && !refresh) || (refresh && !may_refetch) {
             return Ok(entry.keys.clone());
         }
@@ -59,11 +60,8 @@ pub async fn keys(
             return Ok(keys);
         }
     }
-    match fetch_shared(settings).await {
-        Ok((keys, ttl_s)) => {
-            store(&settings.url, keys.clone(), now_ms, ttl_s, settings);
-            Ok(keys)
-        }
+    match fetch_once(settings, now_ms).await {
+        Ok(keys) => Ok(keys),
         Err(cause) => match cached {
             // The IdP is down: the last known keys are still the best evidence there is.
             Some(entry) => {
@@ -71,7 +69,7 @@ pub async fn keys(
                     if let Some(e) = sets.borrow_mut().get_mut(&settings.url) {
                         // Ask the IdP again only after the refetch interval, not on every request.
                         e.fetched_at_ms = now_ms;
-                        e.expires_at_ms = e.expires_at_ms.max(now_ms + REFETCH_INTERVAL_MS);
+                        e.expires_at_ms = e.expires_at_ms.max(now_ms + settings.refetch_ms);
                     }
                 });
                 platform::log_error(
@@ -100,22 +98,61 @@ fn store(url: &str, keys: Rc<Vec<VerifyKey>>, now_ms: f64, ttl_s: u64, settings:
     });
 }
 
-/// One fetch per URL at a time; concurrent callers await the same one.
-async fn fetch_shared(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {
+/// Removes the in-flight mark however the fetching request ends, even if it is cancelled.
+struct InFlight(String);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|f| f.borrow_mut().remove(&self.0));
+    }
+}
+
+/// One fetch per URL at a time. The runtime does not let one request await another's I/O, so
+/// a request that finds a fetch under way waits on its own timer for the result to be stored.
+async fn fetch_once(settings: &JwksSettings, now_ms: f64) -> Result<Rc<Vec<VerifyKey>>, String> {
     let url = settings.url.clone();
-    let shared = IN_FLIGHT.with(|in_flight| {
-        in_flight
-            .borrow_mut()
-            .entry(url.clone())
-            .or_insert_with(|| {
-                let settings = settings.clone();
-                async move { fetch(&settings).await }.boxed_local().shared()
-            })
-            .clone()
+    let leader = IN_FLIGHT.with(|f| f.borrow_mut().insert(url.clone()));
+    if leader {
+        let _mark = InFlight(url.clone());
+        let result = fetch(settings).await;
+        return match result {
+            Ok((keys, ttl_s)) => {
+                // Stamped with the time the fetch finished, so requests that began waiting
+                // during it recognise it as new.
+                store(
+                    &url,
+                    keys.clone(),
+                    platform::now_ms().max(now_ms),
+                    ttl_s,
+                    settings,
+                );
+                Ok(keys)
+            }
+            Err(cause) => {
+                LAST_ERROR.with(|e| e.borrow_mut().insert(url.clone(), cause.clone()));
+                Err(cause)
+            }
+        };
+    }
+    let mut waited = 0;
+    while IN_FLIGHT.with(|f| f.borrow().contains(&url)) {
+        if waited > FETCH_TIMEOUT_MS {
+            return Err("timed out waiting for a concurrent key-set fetch".into());
+        }
+        worker::Delay::from(std::time::Duration::from_millis(WAIT_STEP_MS)).await;
+        waited += WAIT_STEP_MS;
+    }
+    let stored = SETS.with(|sets| {
+        sets.borrow()
+            .get(&url)
+            .filter(|e| e.fetched_at_ms >= now_ms)
+            .map(|e| e.keys.clone())
     });
-    let result = shared.await;
-    IN_FLIGHT.with(|in_flight| in_flight.borrow_mut().remove(&url));
-    result
+    stored.ok_or_else(|| {
+        LAST_ERROR
+            .with(|e| e.borrow().get(&url).cloned())
+            .unwrap_or_else(|| "key-set fetch failed".into())
+    })
 }
 
 async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {

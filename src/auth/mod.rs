@@ -44,13 +44,15 @@ pub struct Issuer {
 }
 
 /// Where an issuer publishes its keys, and how long to trust a fetched set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JwksSettings {
     pub url: String,
     /// The set is kept at least this long, whatever its `Cache-Control` says (default 60 s).
     pub min_ttl_s: u64,
     /// ... and at most this long (default 86,400 s).
     pub max_ttl_s: u64,
+    /// Shortest time between two refetches forced by unknown `kid`s (default 10 s).
+    pub refetch_ms: f64,
 }
 
 /// Whether a route demands credentials.

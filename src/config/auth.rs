@@ -116,6 +116,10 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         Some((v, p)) => parse_ttl_bounds(v, &p, errors).unwrap_or((60, 86_400)),
         None => (60, 86_400),
     };
+    let refetch_s = match object.optional("jwks_refetch_seconds") {
+        Some((v, p)) => integer_in(v, &p, 1, 3_600, errors),
+        None => Some(10),
+    };
     let leeway_s = match object.optional("leeway_seconds") {
         Some((v, p)) => integer_in(v, &p, 0, 3_600, errors),
         None => Some(60),
@@ -157,11 +161,15 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         },
         algorithms,
         keys,
-        jwks: jwks_url.map(|url| JwksSettings {
-            url,
-            min_ttl_s,
-            max_ttl_s,
-        }),
+        jwks: match (jwks_url, refetch_s) {
+            (Some(url), Some(refetch_s)) => Some(JwksSettings {
+                url,
+                min_ttl_s,
+                max_ttl_s,
+                refetch_ms: refetch_s as f64 * 1000.0,
+            }),
+            _ => None,
+        },
     })
 }
 

@@ -149,7 +149,7 @@ fn parse_key(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<KeyPa
     if items.is_empty() {
         errors.push(
             path,
-            "must name at least one part (ip, route, header:<name>)",
+            "must name at least one part (ip, route, consumer, header:<name>, claim:<name>)",
         );
         return None;
     }
@@ -160,12 +160,14 @@ fn parse_key(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<KeyPa
         let part = string(item, &item_path, errors).and_then(|text| match text {
             "ip" => Some(KeyPart::Ip),
             "route" => Some(KeyPart::Route),
-            _ => match text.strip_prefix("header:") {
-                Some(name) if is_token(name) => Some(KeyPart::Header(name.to_ascii_lowercase())),
+            "consumer" => Some(KeyPart::Consumer),
+            _ => match (text.strip_prefix("header:"), text.strip_prefix("claim:")) {
+                (Some(name), _) if is_token(name) => Some(KeyPart::Header(name.to_ascii_lowercase())),
+                (_, Some(name)) if !name.is_empty() => Some(KeyPart::Claim(name.to_string())),
                 _ => {
                     errors.push(
                         &item_path,
-                        format!("'{text}' must be ip, route or header:<name>"),
+                        format!("'{text}' must be ip, route, consumer, header:<name> or claim:<name>"),
                     );
                     None
                 }

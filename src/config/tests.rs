@@ -272,3 +272,66 @@ fn rate_limit_mistakes_are_reported_with_paths() {
         assert!(got.contains(&expected), "missing {expected} in {got:?}");
     }
 }
+
+const ED25519_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+#[test]
+fn auth_settings_compile() {
+    let mut doc = valid();
+    doc["auth"] = json!({
+        "issuers": {
+            "idp": { "issuer": "https://idp.test/", "audiences": ["api"], "algorithms": ["EdDSA", "RS256"],
+                     "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X, "kid": "k1" }],
+                     "jwks_url": "https://idp.test/jwks", "leeway_seconds": 5, "roles_claim": "realm.roles" }
+        },
+        "api_keys": { "header": "X-Key" }
+    });
+    doc["routes"][0]["auth"] = json!({ "mode": "required", "schemes": ["jwt", "api_key"],
+        "scopes": { "any_of": ["a", "b"] }, "forward_claims": { "sub": "X-User-Id" } });
+    let gateway = compile_value(&doc).expect("valid");
+    let issuer = &gateway.auth.issuers["idp"];
+    assert_eq!(issuer.keys.len(), 1);
+    assert_eq!(issuer.rules.leeway_s, 5);
+    assert_eq!(issuer.jwks.as_ref().map(|j| j.refetch_ms), Some(10_000.0));
+    assert_eq!(gateway.auth.api_key_header, "x-key");
+    let auth = gateway.routes.routes()[0].auth.as_ref().expect("auth");
+    assert!(auth.jwt && auth.api_key);
+    assert_eq!(
+        auth.forward_claims,
+        [("sub".to_string(), "x-user-id".to_string())]
+    );
+}
+
+#[test]
+fn auth_mistakes_are_reported_with_paths() {
+    let mut doc = valid();
+    doc["auth"] = json!({
+        "issuers": {
+            "none-alg": { "issuer": "i", "audiences": ["a"], "algorithms": ["none", "ES384"], "keys": [] },
+            "keyless": { "issuer": "i", "audiences": [], "algorithms": ["RS256"] },
+            "weak": { "issuer": "i", "audiences": ["a"], "algorithms": ["HS256"], "keys": [{ "kty": "oct", "k": "c2hvcnQ" }] },
+            "mismatch": { "issuer": "i", "audiences": ["a"], "algorithms": ["RS256"],
+                          "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X }] },
+            "private": { "issuer": "i", "audiences": ["a"], "algorithms": ["EdDSA"],
+                         "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X, "d": ED25519_X }] }
+        }
+    });
+    doc["routes"][0]["auth"] = json!({ "mode": "sometimes", "issuers": ["ghost"],
+        "forward_claims": { "sub": "x-request-id" }, "scopes": { "all_of": ["a"], "any_of": ["b"] } });
+    let errors = errors_of(doc);
+    let got = paths(&errors);
+    for expected in [
+        "$.auth.issuers.none-alg.algorithms[0]",
+        "$.auth.issuers.none-alg.algorithms[1]",
+        "$.auth.issuers.keyless.audiences",
+        "$.auth.issuers.weak.keys[0]",
+        "$.auth.issuers.mismatch.keys[0]",
+        "$.auth.issuers.private.keys[0]",
+        "$.routes[0].auth.mode",
+        "$.routes[0].auth.issuers",
+        "$.routes[0].auth.forward_claims.sub",
+        "$.routes[0].auth.scopes",
+    ] {
+        assert!(got.contains(&expected), "missing {expected} in {got:?}");
+    }
+}
