@@ -13,6 +13,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
+import * as jose from "jose";
 import { startOrigin, startGateway, ROOT, eventually } from "../tests/e2e/harness.mjs";
 
 const args = process.argv.slice(2);
@@ -23,13 +24,16 @@ const arg = (name, fallback) => {
 const seconds = Number(arg("--seconds", process.env.BENCH_SECONDS ?? 5));
 const jsonOut = arg("--json");
 const CONCURRENCY = 16;
+const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
+// Tokens per algorithm for the cold series (each used once, so each is verified).
+const TOKENS_PER_ALG = Math.max(10, Math.min(150, seconds * 15));
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-function get(url) {
+function get(url, headers = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     http
-      .get(url, { agent }, (res) => {
+      .get(url, { agent, headers }, (res) => {
         res.resume();
         res.on("end", () => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: res.statusCode }));
       })
@@ -73,6 +77,24 @@ async function throughput(url, duration) {
   return done / (duration / 1000);
 }
 
+const signers = {};
+for (const alg of ALGS) {
+  if (alg.startsWith("HS")) {
+    const secret = crypto.getRandomValues(new Uint8Array(64));
+    signers[alg] = { key: secret, jwk: { kty: "oct", k: jose.base64url.encode(secret) } };
+  } else {
+    const { privateKey, publicKey } = await jose.generateKeyPair(alg, alg === "EdDSA" ? { crv: "Ed25519" } : {});
+    signers[alg] = { key: privateKey, jwk: await jose.exportJWK(publicKey) };
+  }
+}
+const mint = (alg, jti) =>
+  new jose.SignJWT({ sub: "bench", jti })
+    .setProtectedHeader({ alg, kid: alg })
+    .setIssuer("https://bench.test/")
+    .setAudience("api")
+    .setExpirationTime("1h")
+    .sign(signers[alg].key);
+
 const origin = await startOrigin("bench", (req, body, res) => {
   res.writeHead(200, { "content-type": "application/json" });
   res.end('{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}');
@@ -85,8 +107,17 @@ const gateway = await startGateway({
       generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] },
       closed: { quota: { limit: 1, window: "day" }, key: ["route"] },
     },
+    auth: {
+      issuers: {
+        bench: {
+          issuer: "https://bench.test/", audiences: ["api"], algorithms: ALGS,
+          keys: ALGS.map((alg) => ({ ...signers[alg].jwk, kid: alg, alg })),
+        },
+      },
+    },
     routes: [
       { name: "plain", methods: ["GET"], path: "/plain/{id}", service: "app" },
+      { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
       { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
       { name: "denied", methods: ["GET"], path: "/denied", service: "app", rate_limits: ["closed"] },
     ],
@@ -113,6 +144,32 @@ try {
   }, 10000);
   const objectCalls = (denials ?? []).reduce((sum, l) => sum + l.rate_limit_calls, 0);
 
+  // JWT verification per algorithm: fresh tokens (signature checked every time) and one token
+  // repeated (verify cache warm), each alternated with the plain route.
+  const jwt = {};
+  for (const alg of ALGS) {
+    const cold = await Promise.all(Array.from({ length: TOKENS_PER_ALG }, (_, i) => mint(alg, `${alg}-${i}`)));
+    const warm = await mint(alg, `${alg}-warm`);
+    await get(`${base}/jwt/1`, { authorization: `Bearer ${warm}` });
+    const series = { cold: [], warm: [], plain: [] };
+    for (const token of cold) {
+      for (const [name, url, headers] of [
+        ["plain", urls.plain, {}],
+        ["cold", `${base}/jwt/1`, { authorization: `Bearer ${token}` }],
+        ["warm", `${base}/jwt/1`, { authorization: `Bearer ${warm}` }],
+      ]) {
+        const { ms, status } = await get(url, headers);
+        if (status !== 200) throw new Error(`${alg} ${name} answered ${status}`);
+        series[name].push(ms);
+      }
+    }
+    const [c, w, p0] = [summarise(series.cold), summarise(series.warm), summarise(series.plain)];
+    jwt[alg] = {
+      cold_p50_ms: c.p50, warm_p50_ms: w.p50, plain_p50_ms: p0.p50,
+      cold_ratio: p0.p50 / c.p50, warm_ratio: p0.p50 / w.p50, verify_ms: c.p50 - w.p50,
+    };
+  }
+
   const wasm = fs.readFileSync(path.join(ROOT, "build/index_bg.wasm"));
   const result = {
     date: new Date().toISOString(),
@@ -125,6 +182,7 @@ try {
     added_by_rate_limit_p50_ms: l.p50 - p.p50,
     throughput_rps: { gateway_plain: plainRps, gateway_rate_limited: limitedRps, ratio: limitedRps / plainRps },
     denied_burst: { requests: burstSize, denied_logged: denials?.length ?? 0, object_calls: objectCalls },
+    jwt_per_algorithm: jwt,
     wasm_bytes: wasm.length,
     wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
   };
@@ -137,6 +195,11 @@ try {
   console.log(`added by the gateway (p50): ${result.added_by_gateway_p50_ms.toFixed(2)} ms; by the rate limit: ${result.added_by_rate_limit_p50_ms.toFixed(2)} ms`);
   console.log(`throughput with ${CONCURRENCY} clients: plain ${plainRps.toFixed(0)} req/s, rate-limited ${limitedRps.toFixed(0)} req/s (${(limitedRps / plainRps).toFixed(2)}x)`);
   console.log(`denied burst: ${burstSize} requests refused with ${objectCalls} Durable Object calls`);
+  console.log(`JWT, p50 ms (ratio = plain p50 / this p50; ${TOKENS_PER_ALG} requests per series):`);
+  console.log(`  alg     cold    warm   plain  cold ratio  warm ratio  verify`);
+  for (const [alg, r] of Object.entries(jwt)) {
+    console.log(`  ${alg.padEnd(5)} ${ms(r.cold_p50_ms)} ${ms(r.warm_p50_ms)} ${ms(r.plain_p50_ms)}     ${r.cold_ratio.toFixed(2)}x       ${r.warm_ratio.toFixed(2)}x  ${ms(r.verify_ms)}`);
+  }
   console.log(`wasm: ${result.wasm_bytes} bytes, ${result.wasm_gzip_bytes} gzipped`);
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2) + "\n");
 } finally {

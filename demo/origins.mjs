@@ -43,7 +43,11 @@ function serve(name, port, routes) {
   return server;
 }
 
-const meta = (headers) => ({ request_id: headers["x-request-id"], traceparent: headers.traceparent });
+const meta = (headers) => ({
+  request_id: headers["x-request-id"],
+  traceparent: headers.traceparent,
+  ...(headers["x-consumer"] ? { consumer: headers["x-consumer"] } : {}),
+});
 
 serve("users", 9101, [
   ["GET", /^\/users$/, ({ send, headers }) => send(200, { users: [...users.values()], ...meta(headers) })],

@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod intake;
+pub mod memo;
 pub mod observe;
 pub mod pipeline;
 pub mod platform;

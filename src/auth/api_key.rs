@@ -1,13 +1,13 @@
 //! API keys: consumers stored in KV under the SHA-256 of their key, never the key itself.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use worker::Env;
 
 use crate::config::loader::BINDING;
+use crate::memo::Expiring;
 
 /// KV key prefix of consumer records: `consumer:<sha256 hex of the API key>`.
 pub const KV_PREFIX: &str = "consumer:";
@@ -30,7 +30,8 @@ pub struct Consumer {
 }
 
 thread_local! {
-    static LOOKUPS: RefCell<HashMap<String, (f64, Option<Consumer>)>> = RefCell::new(HashMap::new());
+    /// SHA-256 of a key → its consumer (or none), for [`CACHE_MS`].
+    static LOOKUPS: RefCell<Expiring<Option<Consumer>>> = RefCell::new(Expiring::new(CACHE_CAPACITY));
 }
 
 /// Lower-case hex SHA-256 of `text`.
@@ -41,12 +42,7 @@ pub fn sha256_hex(text: &str) -> String {
 /// The consumer owning `key`, if any.
 pub async fn lookup(env: &Env, key: &str, now_ms: f64) -> Result<Option<Consumer>, String> {
     let hash = sha256_hex(key);
-    let cached = LOOKUPS.with(|l| {
-        l.borrow()
-            .get(&hash)
-            .filter(|(until, _)| *until > now_ms)
-            .map(|(_, c)| c.clone())
-    });
+    let cached = LOOKUPS.with(|l| l.borrow().get(&hash, now_ms).map(|(_, c)| c.clone()));
     if let Some(consumer) = cached {
         return Ok(consumer);
     }
@@ -58,11 +54,8 @@ pub async fn lookup(env: &Env, key: &str, now_ms: f64) -> Result<Option<Consumer
         .map_err(|e| e.to_string())?;
     let consumer = consumer.filter(|c| !c.disabled);
     LOOKUPS.with(|l| {
-        let mut lookups = l.borrow_mut();
-        if lookups.len() >= CACHE_CAPACITY {
-            lookups.retain(|_, (until, _)| *until > now_ms);
-        }
-        lookups.insert(hash, (now_ms + CACHE_MS, consumer.clone()));
+        l.borrow_mut()
+            .insert(hash, now_ms + CACHE_MS, consumer.clone(), now_ms)
     });
     Ok(consumer)
 }

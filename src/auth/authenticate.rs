@@ -2,7 +2,6 @@
 //! demands.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use jwt_compact::UntrustedToken;
 use serde_json::{json, Map, Value};
@@ -12,6 +11,7 @@ use super::claims;
 use super::keys::{self, Alg, VerifyKey};
 use super::{api_key, jwks, AuthSettings, Issuer, Mode, RouteAuth};
 use crate::error::GatewayError;
+use crate::memo::Expiring;
 use crate::upstream::headers::header;
 
 /// Longest token parsed; longer ones are refused unread.
@@ -48,8 +48,8 @@ impl Principal {
 }
 
 thread_local! {
-    /// (config version, SHA-256 of token) → (valid until ms, principal).
-    static VERIFIED: RefCell<HashMap<String, (f64, Principal)>> = RefCell::new(HashMap::new());
+    /// (config version, SHA-256 of token) → principal, until the token's `exp`.
+    static VERIFIED: RefCell<Expiring<Principal>> = RefCell::new(Expiring::new(VERIFIED_CAPACITY));
 }
 
 /// Authenticates a request for a route with an `auth` policy. `Ok(None)` is an anonymous
@@ -145,12 +145,7 @@ async fn verify_jwt(
         )));
     }
     let cache_key = format!("{config_version}:{}", api_key::sha256_hex(token));
-    let remembered = VERIFIED.with(|v| {
-        v.borrow()
-            .get(&cache_key)
-            .filter(|(until, _)| *until > now_ms)
-            .map(|(_, p)| p.clone())
-    });
+    let remembered = VERIFIED.with(|v| v.borrow().get(&cache_key, now_ms).map(|(_, p)| p.clone()));
     if let Some(principal) = remembered {
         if issuer_allowed(policy, principal.issuer.as_deref().unwrap_or_default()) {
             return Ok(principal);
@@ -159,6 +154,10 @@ async fn verify_jwt(
     }
 
     let untrusted = UntrustedToken::new(token).map_err(|e| invalid(format!("malformed: {e}")))?;
+    // RFC 7515 §4.1.11: a token whose `crit` names extensions we do not implement must be refused.
+    if has_crit(token) {
+        return Err(invalid("critical header extensions are not supported"));
+    }
     let (alg_name, kid) = keys::header_of(&untrusted);
     let alg = Alg::from_name(alg_name)
         .ok_or_else(|| invalid(format!("algorithm '{alg_name}' is not supported")))?;
@@ -214,21 +213,26 @@ async fn verify_jwt(
     Ok(principal)
 }
 
+/// Whether the token's protected header carries `crit`. Read separately because the JWT
+/// library ignores header fields it does not know.
+fn has_crit(token: &str) -> bool {
+    use base64::Engine;
+    let Some(encoded) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+        .is_some_and(|header| header.contains_key("crit"))
+}
+
 fn issuer_allowed(policy: &RouteAuth, name: &str) -> bool {
     policy.issuers.is_empty() || policy.issuers.iter().any(|i| i == name)
 }
 
 fn remember(key: String, until: f64, principal: &Principal, now_ms: f64) {
-    VERIFIED.with(|v| {
-        let mut verified = v.borrow_mut();
-        if verified.len() >= VERIFIED_CAPACITY {
-            verified.retain(|_, (until, _)| *until > now_ms);
-            if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
-            }
-        }
-        verified.insert(key, (until, principal.clone()));
-    });
+    VERIFIED.with(|v| v.borrow_mut().insert(key, until, principal.clone(), now_ms));
 }
 
 /// Tries the inline keys, then the JWKS; an unknown `kid` earns one (rate-limited) refetch.
@@ -370,6 +374,14 @@ mod tests {
             forward_credentials: false,
             cookie: Some("session".into()),
         }
+    }
+
+    #[test]
+    fn crit_headers_are_detected() {
+        // {"alg":"HS256","crit":["exp"]} and {"alg":"HS256"}
+        assert!(has_crit("eyJhbGciOiJIUzI1NiIsImNyaXQiOlsiZXhwIl19.e30.sig"));
+        assert!(!has_crit("eyJhbGciOiJIUzI1NiJ9.e30.sig"));
+        assert!(!has_crit("%%%.e30.sig"));
     }
 
     #[test]

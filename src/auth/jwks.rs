@@ -166,13 +166,7 @@ async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), Str
     if response.status_code() != 200 {
         return Err(format!("the key set answered {}", response.status_code()));
     }
-    let max_age = response
-        .headers()
-        .get("cache-control")
-        .ok()
-        .flatten()
-        .and_then(|cc| max_age(&cc))
-        .unwrap_or(0);
+    let max_age = response_max_age(&response);
     let text = response.text().await.map_err(|e| e.to_string())?;
     let keys = parse_set(&text)?;
     let ttl = max_age.clamp(settings.min_ttl_s, settings.max_ttl_s);
@@ -210,15 +204,15 @@ pub fn max_age(cache_control: &str) -> Option<u64> {
     age
 }
 
+/// A response's `Cache-Control` max-age in seconds; 0 when absent.
+fn response_max_age(response: &Response) -> u64 {
+    let cache_control = response.headers().get("cache-control").ok().flatten();
+    cache_control.and_then(|cc| max_age(&cc)).unwrap_or(0)
+}
+
 async fn from_edge_cache(url: &str) -> Option<(Rc<Vec<VerifyKey>>, u64)> {
     let mut response = Cache::default().get(url, true).await.ok()??;
-    let ttl = response
-        .headers()
-        .get("cache-control")
-        .ok()
-        .flatten()
-        .and_then(|cc| max_age(&cc))
-        .unwrap_or(0);
+    let ttl = response_max_age(&response);
     let text = response.text().await.ok()?;
     parse_set(&text).ok().map(|keys| (Rc::new(keys), ttl))
 }

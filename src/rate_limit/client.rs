@@ -2,7 +2,6 @@
 //! answer, and a per-isolate memory of denials that spares the objects repeated calls.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -13,6 +12,7 @@ use super::algorithm::Decision;
 use super::object::{CheckRequest, Snapshot};
 use super::policy::{response_headers, retry_after_seconds, KeyInputs, OnError, Policy};
 use crate::error::GatewayError;
+use crate::memo::Expiring;
 use crate::platform;
 
 /// Durable Object binding of the `RateLimiter` class.
@@ -21,8 +21,8 @@ pub const BINDING: &str = "RATE_LIMITER";
 const DENY_CACHE_CAPACITY: usize = 10_000;
 
 thread_local! {
-    /// (object name) → (denied until, the decision that denied it).
-    static DENIED: RefCell<HashMap<String, (f64, Decision)>> = RefCell::new(HashMap::new());
+    /// Object name → the decision that denied it, until its `Retry-After` passes.
+    static DENIED: RefCell<Expiring<Decision>> = RefCell::new(Expiring::new(DENY_CACHE_CAPACITY));
 }
 
 /// What the rate-limit stage found for an admitted request.
@@ -181,29 +181,21 @@ async fn parse<T: serde::de::DeserializeOwned>(
 fn remembered_denial(name: &str, now_ms: f64) -> Option<Decision> {
     DENIED.with(|denied| {
         let denied = denied.borrow();
-        let (until, decision) = denied.get(name)?;
-        let left = until - now_ms;
-        (left > 0.0).then(|| Decision {
-            retry_after_ms: left.ceil() as u64,
-            reset_ms: decision.reset_ms.saturating_sub(decision.retry_after_ms)
-                + left.ceil() as u64,
+        let (until, decision) = denied.get(name, now_ms)?;
+        let left = (until - now_ms).ceil() as u64;
+        Some(Decision {
+            retry_after_ms: left,
+            reset_ms: decision.reset_ms.saturating_sub(decision.retry_after_ms) + left,
             ..decision.clone()
         })
     })
 }
 
 fn remember_denial(name: &str, now_ms: f64, decision: &Decision) {
+    let until = now_ms + decision.retry_after_ms as f64;
     DENIED.with(|denied| {
-        let mut denied = denied.borrow_mut();
-        if denied.len() >= DENY_CACHE_CAPACITY {
-            denied.retain(|_, (until, _)| *until > now_ms);
-            if denied.len() >= DENY_CACHE_CAPACITY {
-                denied.clear();
-            }
-        }
-        denied.insert(
-            name.to_string(),
-            (now_ms + decision.retry_after_ms as f64, decision.clone()),
-        );
+        denied
+            .borrow_mut()
+            .insert(name.to_string(), until, decision.clone(), now_ms)
     });
 }

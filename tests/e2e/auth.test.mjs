@@ -83,7 +83,7 @@ before(async () => {
           inline: {
             issuer: "https://inline.test/", audiences: ["api"], algorithms: ALGS,
             keys: ALGS.map((alg) => ({ ...inline[alg].jwk, kid: inline[alg].kid, alg })),
-            roles_claim: "realm.roles", plan_claim: "plan",
+            roles_claim: "realm.roles", plan_claim: "plan", required_claims: ["sub"],
           },
           idp: {
             issuer: "https://idp.test/", audiences: ["api", "other"], algorithms: ["RS256", "ES256"],
@@ -192,6 +192,13 @@ test("attack and broken tokens are all refused with invalid_token", async () => 
     "no exp": await inlineToken("ES256", { exp: null }),
     "wrong issuer": await mint({ alg: "ES256", key: inline.ES256.privateKey, kid: inline.ES256.kid, iss: "https://evil.test/" }),
     "wrong audience": await inlineToken("ES256", { aud: "someone-else" }),
+    "missing required claim (sub)": await inlineToken("ES256", { claims: { sub: undefined } }),
+    "kid with path traversal": await mint({ alg: "ES256", key: inline.ES256.privateKey, kid: "../../../etc/passwd", iss: "https://inline.test/" }),
+    "unknown kid": await mint({ alg: "ES256", key: inline.ES256.privateKey, kid: "who-knows", iss: "https://inline.test/" }),
+    "unknown crit header": await new jose.SignJWT({ sub: "user-1", "urn:x:ext": true })
+      .setProtectedHeader({ alg: "ES256", kid: inline.ES256.kid, crit: ["urn:x:ext"], "urn:x:ext": true })
+      .setIssuer("https://inline.test/").setAudience("api").setExpirationTime("5m")
+      .sign(inline.ES256.privateKey),
     "tampered payload": tampered,
     "signed by another key": await mint({ alg: "RS256", key: pemKey.privateKey, kid: "inline-RS256", iss: "https://inline.test/" }),
     "truncated signature": good.slice(0, -10),
