@@ -68,6 +68,20 @@ pub fn consume(algorithm: &Algorithm, state: &State, now_ms: f64, cost: u64) -> 
     }
 }
 
+/// Rates whose period is at most this long keep their state in memory only.
+pub const MEMORY_ONLY_PERIOD_MS: u64 = 60_000;
+
+/// Whether a key's state must be written to storage. A short rate's state only matters for
+/// a minute at most: if its object is evicted after idling, the key at worst regains its burst
+/// a little early, which is not worth a storage write per request. Quotas and long rates are
+/// stored so that they hold across eviction and restarts.
+pub fn is_durable(algorithm: &Algorithm) -> bool {
+    match algorithm {
+        Algorithm::Rate { period_ms, .. } => *period_ms > MEMORY_ONLY_PERIOD_MS,
+        Algorithm::Quota { .. } => true,
+    }
+}
+
 /// When the state has returned to "never used" and can be deleted.
 pub fn forgettable_at(algorithm: &Algorithm, state: &State) -> f64 {
     match algorithm {
@@ -221,6 +235,20 @@ mod tests {
         let (decision, next) = consume(algorithm, state, now, 1);
         *state = next;
         decision
+    }
+
+    #[test]
+    fn only_short_rates_stay_in_memory() {
+        assert!(!is_durable(&RATE));
+        assert!(is_durable(&Algorithm::Rate {
+            limit: 1,
+            period_ms: 3_600_000,
+            burst: 1
+        }));
+        assert!(is_durable(&Algorithm::Quota {
+            limit: 1,
+            window: Window::Month
+        }));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The Durable Object that owns one (policy, key): it holds the key's state and answers checks
 //! one at a time, so a check-and-consume is atomic however many isolates ask at once.
 //!
-//! State is written to storage on every change, so limits survive eviction and restarts; an
-//! alarm deletes it once it is back to "never used", so storage does not grow without bound.
+//! Quotas and rates with periods over a minute are written to storage on every change, so they
+//! survive eviction and restarts; an alarm deletes them once they are back to "never used", so
+//! storage does not grow without bound. Short rates live in memory only (see
+//! [`algorithm::is_durable`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -115,12 +117,14 @@ impl RateLimiter {
                 algorithm: *algorithm,
                 state: next.clone(),
             };
-            self.state.storage().put(STATE_KEY, &stored).await?;
-            self.cached.replace(Some(Some(stored)));
-            let forget_at = algorithm::forgettable_at(algorithm, &next);
-            if !self.alarm_set.get() && forget_at > now {
-                self.schedule_cleanup(forget_at).await?;
+            if algorithm::is_durable(algorithm) {
+                self.state.storage().put(STATE_KEY, &stored).await?;
+                let forget_at = algorithm::forgettable_at(algorithm, &next);
+                if !self.alarm_set.get() && forget_at > now {
+                    self.schedule_cleanup(forget_at).await?;
+                }
             }
+            self.cached.replace(Some(Some(stored)));
         }
         Ok((decision, next))
     }
