@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# `npm run bench`: release build, then the side-by-side latency figures (loopback only).
-# `--smoke` runs a very short setting on the existing build, to check that the harness works.
+# `npm run bench`: release builds of the gateway and of a minimal pass-through Worker, then the
+# side-by-side figures (loopback only, bounded in time) written to bench/results/*.json:
+#   bench/perf.mjs     throughput and latency under wrk: gateway vs pass-through vs nginx
+#   bench/gateway.mjs  sequential latency, rate-limit cost, denied bursts, JWT per algorithm
+# `--smoke` runs both on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--smoke" ]]; then
   NODE="$(node_bin)"
+  export NODE
+  export_build_tools
+  ensure_bench_tools
+  build_passthrough
+  "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
   exit 0
 fi
 setup
+ensure_bench_tools
 GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
+export_build_tools
+build_passthrough
 mkdir -p "$ROOT/bench/results"
+"$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/perf.json"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"

@@ -104,6 +104,28 @@ setup() {
   ensure_worker_build
 }
 
+# nginx (the traditional reverse-proxy anchor, and the benchmarks' origin) and wrk (the load
+# generator) come from the distribution's packages.
+ensure_bench_tools() {
+  if command -v nginx >/dev/null && command -v wrk >/dev/null; then
+    note "nginx and wrk: installed"
+    return
+  fi
+  step "Installing nginx and wrk from the distribution's packages"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo -n"
+  $sudo apt-get install -y -qq nginx-light wrk >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq nginx-light wrk >/dev/null; } \
+    || fail "could not install nginx and wrk (needs apt-get as root)"
+  # The package starts a system nginx on port 80; the benchmarks run their own.
+  $sudo service nginx stop >/dev/null 2>&1 || true
+}
+
+build_passthrough() {
+  step "Building the pass-through Worker (benchmark floor)"
+  (cd "$ROOT/bench/passthrough" && worker-build --release >/dev/null)
+}
+
 wrangler() {
   "$NODE" "$ROOT/node_modules/wrangler/bin/wrangler.js" "$@"
 }

@@ -9,10 +9,10 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "clippy (host, warnings denied)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "clippy (wasm32, warnings denied)"
-cargo clippy --lib --target wasm32-unknown-unknown --locked -- -D warnings
+cargo clippy --workspace --lib --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "host unit tests"
 cargo test --locked

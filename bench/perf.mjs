@@ -1,0 +1,253 @@
+// The gateway's cost per request, side by side in one run on loopback: the gateway in workerd
+// (workerd's own socket for the Worker, not a dev proxy), a minimal pass-through Worker built
+// the same way (the floor for any gateway on Workers), and nginx as a reverse proxy (the
+// traditional anchor), all in front of the same origin (nginx serving a fixed JSON body).
+// Load comes from wrk, bounded in time.
+//
+//   node bench/perf.mjs [--seconds N] [--json FILE]
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import * as jose from "jose";
+import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
+import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
+
+const args = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const seconds = Number(arg("--seconds", process.env.BENCH_SECONDS ?? 5));
+const jsonOut = arg("--json");
+const CONNECTIONS = 16;
+const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
+const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitFor(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** nginx twice: the origin (a fixed JSON body) and a keep-alive reverse proxy to it. */
+async function startNginx() {
+  const originPort = await freePort();
+  const proxyPort = await freePort();
+  const conf = path.join(tmp, "nginx.conf");
+  fs.writeFileSync(conf, `
+worker_processes 1;
+pid ${tmp}/nginx.pid;
+error_log ${tmp}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/body;
+  proxy_temp_path ${tmp}/proxy;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:${originPort}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${originPort};
+    location / { default_type application/json; return 200 '${BODY}'; }
+  }
+  server {
+    listen 127.0.0.1:${proxyPort};
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}`);
+  const nginx = spawn("nginx", ["-c", conf, "-p", tmp, "-g", "daemon off;"], { stdio: "inherit" });
+  const origin = `http://127.0.0.1:${originPort}`;
+  await waitFor(`${origin}/`);
+  await waitFor(`http://127.0.0.1:${proxyPort}/`);
+  return { origin, proxy: `http://127.0.0.1:${proxyPort}`, stop: () => nginx.kill("SIGTERM") };
+}
+
+async function startPassthrough(origin) {
+  const dir = path.join(ROOT, "bench/passthrough/build");
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    workers: [{
+      name: "passthrough",
+      modulesRoot: dir,
+      modules: [
+        { type: "ESModule", path: path.join(dir, "index.js") },
+        { type: "CompiledWasm", path: path.join(dir, "index_bg.wasm") },
+      ],
+      compatibilityDate: "2026-11-01",
+      bindings: { ORIGIN: origin },
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    }],
+  }));
+  await mf.ready;
+  const url = `${await mf.unsafeGetDirectURL("passthrough")}`.replace(/\/$/, "");
+  return { url, close: () => mf.dispose() };
+}
+
+const execFileAsync = promisify(execFile);
+
+/** One wrk run; returns requests per second and latency percentiles in ms. Asynchronous on
+ * purpose: this process drains the runtime's log pipe, and workerd stalls when it is full. */
+async function wrk(url, { headers = {}, script } = {}) {
+  const argv = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency"];
+  for (const [k, v] of Object.entries(headers)) argv.push("-H", `${k}: ${v}`);
+  if (script) argv.push("-s", script);
+  argv.push(url);
+  const { stdout: out } = await execFileAsync("wrk", argv, { encoding: "utf8" });
+  const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
+  const pct = (p) => {
+    const m = out.match(new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)\\b`));
+    if (!m) return NaN;
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+  };
+  const errors = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
+  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
+  return { rps, p50_ms: pct(50), p99_ms: pct(99), requests, non_2xx: errors };
+}
+
+// Keys and tokens for the JWT scenarios.
+const signers = {};
+for (const alg of JWT_ALGS) {
+  if (alg === "HS256") {
+    const secret = crypto.getRandomValues(new Uint8Array(64));
+    signers[alg] = { key: secret, jwk: { kty: "oct", k: jose.base64url.encode(secret) } };
+  } else {
+    const { privateKey, publicKey } = await jose.generateKeyPair(alg, alg === "EdDSA" ? { crv: "Ed25519" } : {});
+    signers[alg] = { key: privateKey, jwk: await jose.exportJWK(publicKey) };
+  }
+}
+const mint = (alg, jti) =>
+  new jose.SignJWT({ sub: "bench", jti }).setProtectedHeader({ alg, kid: alg })
+    .setIssuer("https://bench.test/").setAudience("api").setExpirationTime("1h").sign(signers[alg].key);
+
+const nginx = await startNginx();
+const passthrough = await startPassthrough(nginx.origin);
+const gateway = await startGateway({
+  refreshSeconds: 300,
+  directSocket: true,
+  captureLogs: false,
+  document: {
+    version: 1,
+    services: { app: { upstreams: [nginx.origin] } },
+    rate_limits: { generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] } },
+    auth: {
+      issuers: {
+        bench: {
+          issuer: "https://bench.test/", audiences: ["api"], algorithms: JWT_ALGS,
+          keys: JWT_ALGS.map((alg) => ({ ...signers[alg].jwk, kid: alg, alg })),
+        },
+      },
+    },
+    routes: [
+      { name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" },
+      { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
+      { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
+    ],
+  },
+});
+
+const results = {};
+try {
+  const gw = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
+  await waitFor(`${gw}/users/1`);
+  await waitFor(`${passthrough.url}/users/1`);
+  const run = async (name, url, options) => {
+    results[name] = await wrk(url, options);
+    const r = results[name];
+    console.log(`${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${r.non_2xx ? `  (${r.non_2xx} non-2xx!)` : ""}`);
+  };
+  console.log(`wrk, ${CONNECTIONS} connections, ${seconds}s per scenario`);
+  await run("origin (nginx, direct)", `${nginx.origin}/users/1`);
+  await run("nginx reverse proxy", `${nginx.proxy}/users/1`);
+  await run("pass-through Worker", `${passthrough.url}/users/1`);
+  await run("gateway: plain proxy", `${gw}/users/1`);
+  await run("gateway: rate-limited", `${gw}/limited/1`);
+  for (const alg of JWT_ALGS) {
+    const warm = await mint(alg, "warm");
+    await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });
+    // Cold: a different token on every request, so every one is verified.
+    const count = Math.max(1000, Math.ceil(results["gateway: plain proxy"].rps * seconds * 1.2));
+    const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
+    const file = path.join(tmp, `${alg}.tokens`);
+    fs.writeFileSync(file, tokens.join("\n"));
+    const script = path.join(tmp, `${alg}.lua`);
+    fs.writeFileSync(script, `
+local tokens = {}
+for line in io.lines("${file}") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/jwt/1", { ["Authorization"] = "Bearer " .. tokens[((i - 1) % #tokens) + 1] })
+end`);
+    await run(`gateway: JWT ${alg} cold`, `${gw}/jwt/1`, { script });
+    results[`gateway: JWT ${alg} cold`].tokens = count;
+  }
+} finally {
+  await gateway.close();
+  await passthrough.close();
+  nginx.stop();
+}
+
+const floor = results["pass-through Worker"].rps;
+for (const r of Object.values(results)) r.ratio_to_passthrough = r.rps / floor;
+
+// Size and start-up: gzip size of the deployable Wasm, and V8's time to compile and
+// instantiate it (median of 5), the work an isolate does before its first request.
+async function startup(file) {
+  const bytes = fs.readFileSync(file);
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const module = await WebAssembly.compile(bytes);
+    times.push(performance.now() - t0);
+    void module;
+  }
+  times.sort((a, b) => a - b);
+  return { bytes: bytes.length, gzip_bytes: zlib.gzipSync(bytes, { level: 9 }).length, compile_ms: times[2] };
+}
+const size = {
+  gateway: await startup(path.join(ROOT, "build/index_bg.wasm")),
+  passthrough: await startup(path.join(ROOT, "bench/passthrough/build/index_bg.wasm")),
+};
+console.log("");
+console.log("scenario                         req/s   p50 ms   p99 ms   vs pass-through");
+for (const [name, r] of Object.entries(results)) {
+  console.log(`${name.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} ${r.p50_ms.toFixed(2).padStart(8)} ${r.p99_ms.toFixed(2).padStart(8)}   ${r.ratio_to_passthrough.toFixed(2)}x`);
+}
+console.log("cache hit, 3-backend aggregation: not measured (those capabilities have not landed)");
+for (const [name, s] of Object.entries(size)) {
+  console.log(`${name} wasm: ${s.bytes} bytes, ${s.gzip_bytes} gzipped, compiles in ${s.compile_ms.toFixed(1)} ms`);
+}
+const nginxVersion = execFileSync("nginx", ["-v"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }) || "";
+const report = {
+  date: new Date().toISOString(),
+  machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+  node: process.version,
+  wrk: { connections: CONNECTIONS, threads: 1, seconds },
+  nginx: nginxVersion.trim() || "nginx (version on stderr)",
+  scenarios: results,
+  size,
+};
+if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(report, null, 2) + "\n");
+fs.rmSync(tmp, { recursive: true, force: true });
