@@ -57,7 +57,9 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         }
     };
     ctx.status = response.status_code();
-    platform::log(&access_log::line(&ctx, platform::now_ms()));
+    if access_log::enabled(env.var("ACCESS_LOG").ok().map(|v| v.to_string()).as_deref()) {
+        platform::log(&access_log::line(&ctx, platform::now_ms()));
+    }
     Ok(response)
 }
 

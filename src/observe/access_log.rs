@@ -64,6 +64,14 @@ fn whole_ms(ms: f64) -> u64 {
     }
 }
 
+/// Whether to write access logs, from the `ACCESS_LOG` variable: on unless it says `off`.
+pub fn enabled(setting: Option<&str>) -> bool {
+    !matches!(
+        setting.map(str::trim),
+        Some("off") | Some("false") | Some("0")
+    )
+}
+
 /// The record as one line of JSON.
 pub fn line(ctx: &RequestContext, now_ms: f64) -> String {
     serde_json::to_string(&record(ctx, now_ms)).unwrap_or_else(|_| {
@@ -79,6 +87,14 @@ mod tests {
     use super::*;
     use crate::error::GatewayError;
     use crate::observe::trace::TraceContext;
+
+    #[test]
+    fn logging_is_on_unless_switched_off() {
+        assert!(enabled(None));
+        assert!(enabled(Some("on")));
+        assert!(!enabled(Some("off")));
+        assert!(!enabled(Some(" false ")));
+    }
 
     #[test]
     fn a_failed_request_logs_its_cause() {

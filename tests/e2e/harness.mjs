@@ -60,6 +60,7 @@ export async function startGateway({
   persistTo,
   rateLimiter,
   captureLogs = true,
+  bindings = {},
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
@@ -80,7 +81,7 @@ export async function startGateway({
         // The same namespace id as wrangler.toml, so state written by `wrangler kv key put
         // --local --persist-to DIR` is what the gateway reads.
         kvNamespaces: { CONFIG: "00000000000000000000000000000000" },
-        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds), ADMIN_TOKEN },
+        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds), ADMIN_TOKEN, ...bindings },
         // The gateway's own RateLimiter class, unless a test substitutes another (see failure tests).
         durableObjects: {
           RATE_LIMITER: rateLimiter?.binding ?? { className: "RateLimiter", useSQLite: true },
