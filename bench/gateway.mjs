@@ -13,7 +13,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import * as jose from "jose";
+import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { startOrigin, startGateway, ROOT, eventually } from "../tests/e2e/harness.mjs";
 
 const args = process.argv.slice(2);
@@ -77,23 +77,8 @@ async function throughput(url, duration) {
   return done / (duration / 1000);
 }
 
-const signers = {};
-for (const alg of ALGS) {
-  if (alg.startsWith("HS")) {
-    const secret = crypto.getRandomValues(new Uint8Array(64));
-    signers[alg] = { key: secret, jwk: { kty: "oct", k: jose.base64url.encode(secret) } };
-  } else {
-    const { privateKey, publicKey } = await jose.generateKeyPair(alg, alg === "EdDSA" ? { crv: "Ed25519" } : {});
-    signers[alg] = { key: privateKey, jwk: await jose.exportJWK(publicKey) };
-  }
-}
-const mint = (alg, jti) =>
-  new jose.SignJWT({ sub: "bench", jti })
-    .setProtectedHeader({ alg, kid: alg })
-    .setIssuer("https://bench.test/")
-    .setAudience("api")
-    .setExpirationTime("1h")
-    .sign(signers[alg].key);
+const signers = await signersFor(ALGS);
+const mint = (alg, jti) => mintToken(signers, alg, jti);
 
 const origin = await startOrigin("bench", (req, body, res) => {
   res.writeHead(200, { "content-type": "application/json" });
@@ -107,14 +92,7 @@ const gateway = await startGateway({
       generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] },
       closed: { quota: { limit: 1, window: "day" }, key: ["route"] },
     },
-    auth: {
-      issuers: {
-        bench: {
-          issuer: "https://bench.test/", audiences: ["api"], algorithms: ALGS,
-          keys: ALGS.map((alg) => ({ ...signers[alg].jwk, kid: alg, alg })),
-        },
-      },
-    },
+    auth: authSection(signers),
     routes: [
       { name: "plain", methods: ["GET"], path: "/plain/{id}", service: "app" },
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },

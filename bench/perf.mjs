@@ -12,7 +12,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import * as jose from "jose";
+import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
 
@@ -127,19 +127,8 @@ async function wrk(url, { headers = {}, script } = {}) {
 }
 
 // Keys and tokens for the JWT scenarios.
-const signers = {};
-for (const alg of JWT_ALGS) {
-  if (alg === "HS256") {
-    const secret = crypto.getRandomValues(new Uint8Array(64));
-    signers[alg] = { key: secret, jwk: { kty: "oct", k: jose.base64url.encode(secret) } };
-  } else {
-    const { privateKey, publicKey } = await jose.generateKeyPair(alg, alg === "EdDSA" ? { crv: "Ed25519" } : {});
-    signers[alg] = { key: privateKey, jwk: await jose.exportJWK(publicKey) };
-  }
-}
-const mint = (alg, jti) =>
-  new jose.SignJWT({ sub: "bench", jti }).setProtectedHeader({ alg, kid: alg })
-    .setIssuer("https://bench.test/").setAudience("api").setExpirationTime("1h").sign(signers[alg].key);
+const signers = await signersFor(JWT_ALGS);
+const mint = (alg, jti) => mintToken(signers, alg, jti);
 
 const nginx = await startNginx();
 const passthrough = await startPassthrough(nginx.origin);
@@ -151,14 +140,7 @@ const gateway = await startGateway({
     version: 1,
     services: { app: { upstreams: [nginx.origin] } },
     rate_limits: { generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] } },
-    auth: {
-      issuers: {
-        bench: {
-          issuer: "https://bench.test/", audiences: ["api"], algorithms: JWT_ALGS,
-          keys: JWT_ALGS.map((alg) => ({ ...signers[alg].jwk, kid: alg, alg })),
-        },
-      },
-    },
+    auth: authSection(signers),
     routes: [
       { name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" },
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
