@@ -14,15 +14,9 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
+import { jsonOut, seconds } from "./options.mjs";
 import { startOrigin, startGateway, ROOT, eventually } from "../tests/e2e/harness.mjs";
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const seconds = Number(arg("--seconds", process.env.BENCH_SECONDS ?? 5));
-const jsonOut = arg("--json");
 const CONCURRENCY = 16;
 const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
 // Tokens per algorithm for the cold series (each used once, so each is verified).

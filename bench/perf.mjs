@@ -13,16 +13,10 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
+import { jsonOut, seconds } from "./options.mjs";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const seconds = Number(arg("--seconds", process.env.BENCH_SECONDS ?? 5));
-const jsonOut = arg("--json");
 const CONNECTIONS = 16;
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';

@@ -1,0 +1,11 @@
+// Command-line options shared by the benchmark scripts: `--seconds N` (default: BENCH_SECONDS
+// or 5) and `--json FILE` (where to write the results, if anywhere).
+const args = process.argv.slice(2);
+
+function option(name, fallback) {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+
+export const seconds = Number(option("--seconds", process.env.BENCH_SECONDS ?? 5));
+export const jsonOut = option("--json");
