@@ -23,11 +23,12 @@ function serve(name, port, routes) {
     for await (const chunk of req) chunks.push(chunk);
     const body = Buffer.concat(chunks).toString("utf8");
     const url = new URL(req.url, `http://${req.headers.host}`);
-    const send = (status, value) => {
+    const send = (status, value, extra = {}) => {
       res.writeHead(status, {
         "content-type": "application/json",
         "x-service": name,
         "x-powered-by": "demo-origin",
+        ...extra,
       });
       res.end(JSON.stringify(value, null, 2) + "\n");
     };
@@ -83,7 +84,11 @@ serve("orders", 9102, [
 
 serve("products", 9103, [
   ["GET", /^\/catalog\/items\/([^/]+)$/, ({ match, send, headers }) => {
+    // Cacheable: the gateway's product route keeps it for a minute (see X-Cache and Age).
     const product = products.get(match[1]);
-    product ? send(200, { ...product, ...meta(headers) }) : send(404, { error: `no product ${match[1]}` });
+    const caching = { "cache-control": "public, max-age=60", "cache-tag": `product-${match[1]}` };
+    product
+      ? send(200, { ...product, served_at: new Date().toISOString() }, { ...caching, etag: `"${product.sku}-${product.stock}"` })
+      : send(404, { error: `no product ${match[1]}` }, caching);
   }],
 ]);

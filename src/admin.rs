@@ -7,12 +7,16 @@
 //! - `GET  {prefix}/health` — liveness and the configuration version being served.
 //! - `GET  {prefix}/rate-limits/{policy}?key=K` — a key's current allowance, without using it.
 //! - `DELETE {prefix}/rate-limits/{policy}?key=K` — forget a key's usage.
+//! - `POST {prefix}/cache/purge` — purge cached responses everywhere, by route, tag or URL:
+//!   `{"routes": [...], "tags": [...], "urls": [...], "everything": false}`.
 
 use serde_json::json;
-use worker::{Env, Response, Url};
+use worker::{Env, Request, Response, Url};
 
+use crate::cache::{key, purge};
 use crate::config::Gateway;
 use crate::error::GatewayError;
+use crate::platform;
 use crate::rate_limit::client;
 use crate::upstream::headers::header;
 
@@ -70,6 +74,7 @@ fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError
 pub async fn handle(
     env: &Env,
     gateway: &Gateway,
+    mut req: Request,
     method: &str,
     rest: &str,
     url: &Url,
@@ -132,8 +137,90 @@ pub async fn handle(
                 }),
             }
         }
+        ("POST", ["cache", "purge"]) => {
+            let body = req.text().await.map_err(internal)?;
+            let targets = purge_targets(gateway, &body, url)?;
+            let at = platform::now_ms();
+            purge::publish(env, &targets, at)
+                .await
+                .map_err(|cause| GatewayError::Internal {
+                    cause: format!("cache purge: {cause}"),
+                })?;
+            Response::from_json(&json!({"purged": targets.len(), "at_ms": at as u64}))
+                .map_err(internal)
+        }
+        (_, ["cache", "purge"]) => Err(GatewayError::MethodNotAllowed {
+            allow: vec!["POST".into()],
+        }),
         _ => Err(GatewayError::RouteNotFound),
     }
+}
+
+/// Reads a purge request. Route names must exist; URLs may be absolute or a path on the admin
+/// request's own host. Every problem is reported at once.
+fn purge_targets(
+    gateway: &Gateway,
+    body: &str,
+    url: &Url,
+) -> Result<Vec<purge::Target>, GatewayError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PurgeRequest {
+        #[serde(default)]
+        routes: Vec<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        urls: Vec<String>,
+        #[serde(default)]
+        everything: bool,
+    }
+    let invalid = |reason: String| GatewayError::AdminInvalid { reason };
+    let request: PurgeRequest = serde_json::from_str(body).map_err(|e| {
+        invalid(format!(
+            "The body must be JSON like {{\"routes\": [], \"tags\": [], \"urls\": [], \"everything\": false}}: {e}."
+        ))
+    })?;
+    let mut problems = Vec::new();
+    let mut targets = Vec::new();
+    if request.everything {
+        targets.push(purge::Target::Everything);
+    }
+    for name in request.routes {
+        if gateway.routes.routes().iter().any(|r| r.name == name) {
+            targets.push(purge::Target::Route(name));
+        } else {
+            problems.push(format!("no route named '{name}'"));
+        }
+    }
+    for tag in request.tags {
+        if tag.is_empty() {
+            problems.push("tags cannot be empty".to_string());
+        } else {
+            targets.push(purge::Target::Tag(tag));
+        }
+    }
+    for text in request.urls {
+        match url.join(&text) {
+            Ok(target) if matches!(target.scheme(), "http" | "https") => {
+                let host = target.host_str().unwrap_or_default().to_ascii_lowercase();
+                targets.push(purge::Target::Url(key::url_id(&host, target.path())));
+            }
+            _ => problems.push(format!("'{text}' is not a URL or path")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(invalid(format!(
+            "Nothing was purged: {}.",
+            problems.join("; ")
+        )));
+    }
+    if targets.is_empty() {
+        return Err(invalid(
+            "Name at least one route, tag or URL, or set everything.".into(),
+        ));
+    }
+    Ok(targets)
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct RequestContext {
     pub rate_limit_headers: Vec<(&'static str, String)>,
     /// Rate-limiter Durable Object calls made for this request.
     pub rate_limit_calls: u32,
+    /// The `X-Cache` value on cached routes.
+    pub cache: Option<&'static str>,
     /// The status returned to the client.
     pub status: u16,
     /// The error that ended the request, if one did: its stable code and full cause.
@@ -53,6 +55,7 @@ impl RequestContext {
             upstream_ms: None,
             rate_limit_headers: Vec::new(),
             rate_limit_calls: 0,
+            cache: None,
             status: 0,
             error: None,
         }

@@ -52,6 +52,8 @@ pub enum GatewayError {
     InsufficientScope { scope: String },
     /// The issuer's keys cannot be had and none are cached: fail closed.
     AuthUnavailable { issuer: String, cause: String },
+    /// The client sent `Cache-Control: only-if-cached` and nothing usable is stored.
+    NotCached,
     /// An admin request without the right bearer token.
     AdminUnauthorized,
     /// An admin request that names nothing the gateway knows, or lacks a parameter.
@@ -101,6 +103,7 @@ impl GatewayError {
             Self::InsufficientScope { .. } => "insufficient-scope",
             Self::AuthUnavailable { .. } => "auth-unavailable",
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
+            Self::NotCached => "not-cached",
             Self::AdminUnauthorized => "admin-unauthorized",
             Self::AdminInvalid { .. } => "admin-invalid",
             Self::Internal { .. } => "internal-error",
@@ -118,6 +121,7 @@ impl GatewayError {
             | Self::Unauthenticated { .. }
             | Self::InsufficientScope { .. }
             | Self::AdminUnauthorized
+            | Self::NotCached
             | Self::AdminInvalid { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. } | Self::UpstreamTimeout { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
@@ -142,7 +146,7 @@ impl GatewayError {
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. } => 503,
             Self::UpstreamUnreachable { .. } => 502,
-            Self::UpstreamTimeout { .. } => 504,
+            Self::UpstreamTimeout { .. } | Self::NotCached => 504,
             Self::Internal { .. } => 500,
         }
     }
@@ -161,7 +165,7 @@ impl GatewayError {
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. } => "Service Unavailable",
             Self::UpstreamUnreachable { .. } => "Bad Gateway",
-            Self::UpstreamTimeout { .. } => "Gateway Timeout",
+            Self::UpstreamTimeout { .. } | Self::NotCached => "Gateway Timeout",
             Self::Internal { .. } => "Internal Server Error",
         }
     }
@@ -198,6 +202,9 @@ impl GatewayError {
             }
             Self::RateLimitUnavailable { policy, .. } => {
                 format!("Rate limit '{policy}' cannot be checked right now.")
+            }
+            Self::NotCached => {
+                "Nothing usable is cached and the request asked for only-if-cached.".into()
             }
             Self::AdminUnauthorized => "A valid admin bearer token is required.".into(),
             Self::Unauthenticated {

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -26,7 +27,7 @@ use pipeline::Incoming;
 use upstream::headers::header;
 
 #[event(fetch)]
-pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
     let started_ms = platform::now_ms();
     let headers = upstream::entries(req.headers());
     let request_id =
@@ -43,7 +44,7 @@ pub async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         Ok(url) => {
             ctx.host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             ctx.path = url.path().to_string();
-            pipeline::run(req, Incoming { url, headers }, &env, &mut ctx).await
+            pipeline::run(req, Incoming { url, headers }, &env, &worker_ctx, &mut ctx).await
         }
         Err(e) => Err(GatewayError::Internal {
             cause: format!("request URL unreadable: {e}"),

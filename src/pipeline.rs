@@ -17,22 +17,30 @@
 //!    │
 //!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
 //!    │
-//!  (cache lookup: slots in here)
+//!  prepare upstream request (no I/O)
 //!    │
-//!  upstream ────────── refused / too slow ─────────────────▶ 502 / 504
+//!  cache lookup ────── fresh / servable stale entry ───────▶ 200 / 304 from the cache
+//!    │                 (only-if-cached and nothing usable ─▶ 504)
+//!  upstream ────────── refused / too slow ─────────────────▶ 502 / 504 (or a stale entry)
 //!    │
-//!  respond (client headers; cache store slots in here)
+//!  cache store ─────── revalidated (304) / origin failed ──▶ stored entry
+//!    │                 otherwise keep a copy if storable
+//!  invalidate ──────── unsafe method succeeded: purge URL
+//!    │
+//!  respond (client headers)
 //!    │
 //!    ▼
 //!  response ──▶ access log (written by the entry point from the context)
 //! ```
 
 use worker::wasm_bindgen::JsValue;
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use crate::admin;
 use crate::auth::authenticate::{authenticate, upstream_headers};
+use crate::cache::{self, Found, Settled};
 use crate::config::loader;
+use crate::config::model::Route;
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::intake;
@@ -52,6 +60,7 @@ pub async fn run(
     req: Request,
     incoming: Incoming,
     env: &Env,
+    worker_ctx: &Context,
     ctx: &mut RequestContext,
 ) -> Result<Response, GatewayError> {
     let Incoming { url, headers } = incoming;
@@ -67,7 +76,7 @@ pub async fn run(
 
     // Admin: operator endpoints need the configuration but are never routed to an origin.
     if let Some(rest) = admin::below(path, &admin::prefix(env)) {
-        return admin::handle(env, &gateway, &ctx.method, rest, &url, &headers).await;
+        return admin::handle(env, &gateway, req, &ctx.method, rest, &url, &headers).await;
     }
 
     // Route: everything after this point knows which route and service it serves.
@@ -103,9 +112,7 @@ pub async fn run(
         ctx.rate_limit_headers = admitted.headers;
     }
 
-    // Cache lookup belongs here.
-
-    // Upstream: one origin of the route's service, chosen at random.
+    // Prepare the origin request (no I/O yet): a background cache refresh sends it too.
     let service = gateway
         .services
         .get(&route.service)
@@ -122,7 +129,6 @@ pub async fn run(
         }
     })?;
     let upstream_path = target::upstream_path(route, &matched, path);
-    let upstream_url = target::upstream_url(origin, &upstream_path, query);
     let traceparent = ctx.trace.upstream_header();
     let forwarding = headers::Forwarding {
         client_ip: headers::header(&headers, "cf-connecting-ip"),
@@ -140,34 +146,162 @@ pub async fn run(
         }
         None => headers::for_upstream(&headers, &forwarding, &route.request_headers),
     };
-    // Bodies stream through untouched; GET and HEAD carry none.
+    let mut outbound = upstream::Outbound {
+        service: service.name.clone(),
+        method: ctx.method.clone(),
+        url: target::upstream_url(origin, &upstream_path, query),
+        headers: outbound_headers,
+        timeout_ms: service.timeout_ms,
+    };
+
+    // Cache lookup: after the rate limit (a cached answer still counts against it) and before
+    // the origin. A usable entry answers here; otherwise the origin is asked, conditionally when
+    // a stored entry has validators.
+    let mut cached = None;
+    if let Some(policy) = &route.cache {
+        let plan = cache::Plan::new(
+            policy,
+            &route.name,
+            &ctx.method,
+            &ctx.host,
+            path,
+            query,
+            &headers,
+            principal.as_ref(),
+        );
+        match plan {
+            None => ctx.cache = Some(cache::Status::Bypass.as_str()),
+            Some(plan) => {
+                let refresh_ms = loader::Settings::from_env(env).refresh_ms;
+                let now = platform::now_ms();
+                match cache::lookup(env, worker_ctx, &plan, now, refresh_ms).await {
+                    Found::Serve {
+                        stored,
+                        status,
+                        refresh,
+                    } => {
+                        ctx.cache = Some(status.as_str());
+                        let answer = cache::answer(&plan, &stored.entry, platform::now_ms());
+                        if refresh {
+                            cache::refresh_in_background(worker_ctx, env, plan, stored, outbound);
+                        }
+                        return respond_with(ctx, route, answer);
+                    }
+                    Found::Unsatisfiable => return Err(GatewayError::NotCached),
+                    Found::Forward { stored, validators } => {
+                        outbound.headers = cache::origin_headers(&outbound.headers, &validators);
+                        cached = Some((plan, stored));
+                    }
+                }
+            }
+        }
+    }
+
+    // Upstream: bodies stream through untouched; GET and HEAD carry none.
     let body = match ctx.method.as_str() {
         "GET" | "HEAD" => None,
         _ => req.inner().body().map(JsValue::from),
     };
-    let outbound = upstream::Outbound {
-        service: &service.name,
-        method: &ctx.method,
-        url: &upstream_url,
-        headers: &outbound_headers,
-        timeout_ms: service.timeout_ms,
-    };
     let sent_at = platform::now_ms();
     let result = upstream::send(&outbound, body).await;
-    ctx.upstream_ms = Some(platform::now_ms() - sent_at);
-    let response = result?;
-    ctx.upstream_status = Some(response.status_code());
+    let received_at = platform::now_ms();
+    ctx.upstream_ms = Some(received_at - sent_at);
+    if let Ok(response) = &result {
+        ctx.upstream_status = Some(response.status_code());
+    }
 
-    // Respond: the origin's status and body, with the headers the client may see.
-    let mut client_headers = headers::for_client(
-        &upstream::entries(response.headers()),
-        &route.response_headers,
-        &ctx.request_id,
-    );
-    client_headers.extend(
+    // Cache store: what the client gets and what is kept, from the origin's answer and what was
+    // stored. Storing reads a copy of the body after the response has been sent.
+    let response = match cached {
+        None => result?,
+        Some((plan, stored)) => match cache::settle(&plan, stored, result, sent_at, received_at) {
+            Settled::Failed(error) => return Err(error),
+            Settled::FromStore {
+                stored,
+                status,
+                keep,
+            } => {
+                ctx.cache = Some(status.as_str());
+                let answer = cache::answer(&plan, &stored.entry, platform::now_ms());
+                if keep {
+                    worker_ctx.wait_until(cache::keep_entry(env.clone(), plan, stored));
+                }
+                return respond_with(ctx, route, answer);
+            }
+            Settled::Relay {
+                mut response,
+                status,
+                keep,
+            } => {
+                ctx.cache = Some(status.as_str());
+                if let Some(freshness) = keep {
+                    let copy = response.cloned().map_err(|e| GatewayError::Internal {
+                        cause: format!("copying the response for the cache: {e}"),
+                    })?;
+                    worker_ctx.wait_until(cache::keep_response(
+                        env.clone(),
+                        plan.clone(),
+                        copy,
+                        freshness,
+                        sent_at,
+                        received_at,
+                    ));
+                }
+                let origin_headers = upstream::entries(response.headers());
+                if cache::satisfies_client(&plan, response.status_code(), &origin_headers) {
+                    let mut origin_headers = origin_headers;
+                    origin_headers.retain(|(name, _)| !name.starts_with("content-"));
+                    return respond_with(ctx, route, (304, origin_headers, None));
+                }
+                response
+            }
+        },
+    };
+
+    // A successful unsafe request changes the resource: what is cached for its URL goes.
+    if is_unsafe(&ctx.method) && response.status_code() < 400 {
+        let cached_for_reads = gateway
+            .routes
+            .resolve("GET", &ctx.host, path)
+            .is_ok_and(|m| m.route.cache.is_some());
+        if cached_for_reads {
+            cache::invalidate(worker_ctx, env, &ctx.host, path);
+        }
+    }
+
+    // Respond: the origin's status and streamed body, with the headers the client may see.
+    let client_headers = client_headers(ctx, route, &upstream::entries(response.headers()));
+    upstream::relay(&response, &client_headers)
+}
+
+/// The headers the client sees: the origin's after the route's rules, the request id, the
+/// rate-limit fields and, on cached routes, `X-Cache`.
+fn client_headers(
+    ctx: &RequestContext,
+    route: &Route,
+    origin: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out = headers::for_client(origin, &route.response_headers, &ctx.request_id);
+    out.extend(
         ctx.rate_limit_headers
             .iter()
             .map(|(name, value)| (name.to_string(), value.clone())),
     );
-    upstream::relay(&response, &client_headers)
+    if let Some(status) = ctx.cache {
+        out.push(("x-cache".to_string(), status.to_string()));
+    }
+    out
+}
+
+/// A response built by the gateway (from the cache, or a 304).
+fn respond_with(
+    ctx: &RequestContext,
+    route: &Route,
+    (status, origin, body): (u16, Vec<(String, String)>, Option<Vec<u8>>),
+) -> Result<Response, GatewayError> {
+    upstream::respond(status, &client_headers(ctx, route, &origin), body)
+}
+
+fn is_unsafe(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
+use super::reader::{array, index_path, integer_in, key_path, string, strings, Errors, Object};
 use crate::auth::claims::{ClaimRules, Requirement};
 use crate::auth::keys::{self, Alg};
 use crate::auth::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
@@ -228,16 +228,6 @@ fn parse_ttl_bounds(value: &Value, path: &str, errors: &mut Errors) -> Option<(u
         return None;
     }
     Some((min, max))
-}
-
-fn strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
-    let items = array(value, path, errors)?;
-    let parsed: Vec<Option<String>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| string(item, &index_path(path, i), errors).map(str::to_string))
-        .collect();
-    parsed.into_iter().collect()
 }
 
 fn non_empty_strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {

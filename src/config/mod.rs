@@ -4,6 +4,7 @@
 //! request then reads the same [`Gateway`] until a newer document replaces it.
 
 pub mod auth;
+pub mod cache;
 pub mod loader;
 pub mod model;
 pub mod parse;

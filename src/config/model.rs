@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::auth::{AuthSettings, RouteAuth};
+use crate::cache::CachePolicy;
 use crate::rate_limit::policy::Policy;
 use crate::routing::methods::MethodSet;
 use crate::routing::pattern::Template;
@@ -59,6 +60,8 @@ pub struct Route {
     pub rate_limits: Vec<String>,
     /// Who may call this route; anyone when absent.
     pub auth: Option<RouteAuth>,
+    /// How responses are cached; not at all when absent.
+    pub cache: Option<CachePolicy>,
 }
 
 /// How the path sent upstream is derived from the request path.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::auth::{parse_route_auth, parse_settings};
+use super::cache::parse_route_cache;
 use super::model::{GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
 use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
 use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
@@ -288,6 +289,10 @@ fn parse_route(
         Some((value, path)) => parse_route_auth(value, &path, declared.issuers, errors).map(Some),
         None => Some(None),
     };
+    let cache = match object.optional("cache") {
+        Some((value, path)) => parse_route_cache(value, &path, errors),
+        None => Some(None),
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -302,6 +307,7 @@ fn parse_route(
         response_headers: response_headers?,
         rate_limits: rate_limits?,
         auth: auth?,
+        cache: cache?,
     })
 }
 

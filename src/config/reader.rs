@@ -146,6 +146,28 @@ pub fn array<'a>(value: &'a Value, path: &str, errors: &mut Errors) -> Option<&'
     }
 }
 
+/// Reads an array of strings, or records what is wrong with it.
+pub fn strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
+    let items = array(value, path, errors)?;
+    let parsed: Vec<Option<String>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| string(item, &index_path(path, i), errors).map(str::to_string))
+        .collect();
+    parsed.into_iter().collect()
+}
+
+/// Reads a boolean, or records that the value is not one.
+pub fn boolean(value: &Value, path: &str, errors: &mut Errors) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        other => {
+            errors.push(path, format!("expected a boolean, found {}", kind(other)));
+            None
+        }
+    }
+}
+
 /// Reads a whole number within `min..=max`, or records why it is not acceptable.
 pub fn integer_in(
     value: &Value,

@@ -335,3 +335,75 @@ fn auth_mistakes_are_reported_with_paths() {
         assert!(got.contains(&expected), "missing {expected} in {got:?}");
     }
 }
+
+mod cache {
+    use super::super::compile;
+    use crate::cache::Lifetime;
+    use serde_json::json;
+
+    fn document(cache: serde_json::Value) -> String {
+        json!({
+            "version": 1,
+            "services": {"s": {"upstreams": ["http://127.0.0.1:9"]}},
+            "routes": [{"name": "r", "path": "/r", "service": "s", "cache": cache}]
+        })
+        .to_string()
+    }
+
+    fn errors(cache: serde_json::Value) -> Vec<String> {
+        match compile(&document(cache)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn policies_compile_with_their_defaults() {
+        let gateway =
+            compile(&document(json!({"mode": "override", "ttl_seconds": 30}))).expect("valid");
+        let policy = gateway.routes.routes()[0].cache.clone().expect("cached");
+        assert_eq!(
+            policy.lifetime,
+            Lifetime::Override {
+                ttl_s: 30,
+                statuses: crate::cache::DEFAULT_OVERRIDE_STATUSES.to_vec()
+            }
+        );
+        assert_eq!(policy.max_body_bytes, crate::cache::DEFAULT_MAX_BODY_BYTES);
+        let off = compile(&document(json!({"mode": "off"}))).expect("valid");
+        assert!(off.routes.routes()[0].cache.is_none());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_path() {
+        let found = errors(json!({"mode": "override"}));
+        assert_eq!(
+            found,
+            vec!["$.routes[0].cache.ttl_seconds: is required when mode is 'override'"]
+        );
+        let found = errors(json!({"mode": "origin", "ttl_seconds": 5}));
+        assert!(
+            found[0].starts_with("$.routes[0].cache.ttl_seconds: only applies"),
+            "{found:?}"
+        );
+        let found = errors(json!({
+            "mode": "origin", "global": "yes", "tags": ["a,b"], "ignore_query": ["*"],
+            "stale_if_eror_seconds": 5
+        }));
+        let text = found.join("\n");
+        for expected in [
+            "$.routes[0].cache.global: expected a boolean",
+            "$.routes[0].cache.tags: at most 16 tags",
+            "$.routes[0].cache.ignore_query: names must be non-empty",
+            "did you mean 'stale_if_error_seconds'",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        assert!(errors(json!({"mode": "sometimes"}))[0]
+            .contains("must be 'off', 'origin' or 'override'"));
+        assert!(
+            errors(json!({"mode": "override", "ttl_seconds": 5, "statuses": []}))[0]
+                .contains("at least one status")
+        );
+    }
+}

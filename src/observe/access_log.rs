@@ -27,6 +27,8 @@ pub struct AccessLog<'a> {
     pub config_version: Option<&'a str>,
     /// Rate-limiter Durable Object calls made (0 when denied from the isolate's memory).
     pub rate_limit_calls: u32,
+    /// `HIT`, `MISS`, `STALE`, `REVALIDATED` or `BYPASS` on cached routes.
+    pub cache: Option<&'static str>,
     pub error_code: Option<&'static str>,
     pub error_cause: Option<&'a str>,
 }
@@ -51,6 +53,7 @@ pub fn record(ctx: &RequestContext, now_ms: f64) -> AccessLog<'_> {
         upstream_ms: ctx.upstream_ms.map(whole_ms),
         config_version: ctx.config_version.as_deref(),
         rate_limit_calls: ctx.rate_limit_calls,
+        cache: ctx.cache,
         error_code: ctx.error.as_ref().map(|(code, _)| *code),
         error_cause: ctx.error.as_ref().map(|(_, cause)| cause.as_str()),
     }

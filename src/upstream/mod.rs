@@ -10,38 +10,37 @@ pub mod target;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    ResponseBody,
 };
 
 use crate::error::GatewayError;
 use crate::platform;
 
-/// One request to send upstream.
-#[derive(Debug)]
-pub struct Outbound<'a> {
-    pub service: &'a str,
-    pub method: &'a str,
-    pub url: &'a str,
-    pub headers: &'a [(String, String)],
+/// One request to send upstream. Owned, so a background refresh can send it after the client's
+/// response is gone.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub service: String,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
     pub timeout_ms: u64,
 }
 
 /// Sends `outbound` with `body` streamed through, within the service's timeout.
 /// Redirects are returned to the client, never followed by the gateway.
-pub async fn send(
-    outbound: &Outbound<'_>,
-    body: Option<JsValue>,
-) -> Result<Response, GatewayError> {
+pub async fn send(outbound: &Outbound, body: Option<JsValue>) -> Result<Response, GatewayError> {
     let internal = |what: &str, e: worker::Error| GatewayError::Internal {
         cause: format!("{what}: {e}"),
     };
     let headers =
-        to_headers(outbound.headers).map_err(|e| internal("building upstream headers", e))?;
+        to_headers(&outbound.headers).map_err(|e| internal("building upstream headers", e))?;
     let mut init = RequestInit::new();
-    init.with_method(Method::from(outbound.method.to_string()))
+    init.with_method(Method::from(outbound.method.clone()))
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(body);
-    let request = Request::new_with_init(outbound.url, &init)
+    let request = Request::new_with_init(&outbound.url, &init)
         .map_err(|e| internal("building upstream request", e))?;
 
     let controller = AbortController::default();
@@ -52,13 +51,13 @@ pub async fn send(
     match outcome {
         Some(Ok(response)) => Ok(response),
         Some(Err(error)) => Err(GatewayError::UpstreamUnreachable {
-            service: outbound.service.to_string(),
+            service: outbound.service.clone(),
             cause: error.to_string(),
         }),
         None => {
             controller.abort();
             Err(GatewayError::UpstreamTimeout {
-                service: outbound.service.to_string(),
+                service: outbound.service.clone(),
                 timeout_ms: outbound.timeout_ms,
             })
         }
@@ -80,6 +79,26 @@ pub fn relay(upstream: &Response, headers: &[(String, String)]) -> Result<Respon
         .with_status(status)
         .with_headers(headers)
         .body(upstream.body().clone()))
+}
+
+/// A response the gateway composes itself (from the cache, or a 304): `body` `None` for none.
+pub fn respond(
+    status: u16,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+) -> Result<Response, GatewayError> {
+    let internal = |e: worker::Error| GatewayError::Internal {
+        cause: format!("building a response: {e}"),
+    };
+    let headers = to_headers(headers).map_err(internal)?;
+    let builder = Response::builder()
+        .with_status(status)
+        .with_headers(headers);
+    Ok(match body {
+        // Not `from_bytes`: that would replace the stored Content-Type.
+        Some(bytes) => builder.body(ResponseBody::Body(bytes)),
+        None => builder.empty(),
+    })
 }
 
 /// Name/value pairs (lower-case names) of a platform header map.

@@ -100,6 +100,14 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         },
         routes: [{ name: "r", path: "/r", service: "s", rate_limits: ["a", "b"] }],
       },
+      {
+        ...base(),
+        routes: [
+          { name: "a", path: "/a", service: "s", cache: { mode: "origin", stale_while_revalidate_seconds: 30, global: true, ignore_query: ["utm_*"], sort_query: true, tags: ["catalog"] } },
+          { name: "b", path: "/b", service: "s", cache: { mode: "override", ttl_seconds: 60, statuses: [200, 404], shared: true, max_body_bytes: 2048 } },
+          { name: "c", path: "/c", service: "s", cache: { mode: "off" } },
+        ],
+      },
     ],
     invalid: [
       { ...base(), extra: 1 },
@@ -120,6 +128,12 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), rate_limits: { p: { quota: { limit: 1, window: "week" } } } },
       { ...base(), rate_limits: { p: { rate: { limit: 1, period_seconds: 1 }, key: ["cookie"] } } },
       { ...base(), rate_limits: { p: { rate: { limit: 1, period_seconds: 1 }, on_error: "retry" } } },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "override" } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", ttl_seconds: 5 } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", ttl: 5 } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "always" } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", tags: ["a,b"] } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "override", ttl_seconds: 9999999 } }] },
     ],
   };
   const files = [];

@@ -80,7 +80,7 @@ export async function startGateway({
         compatibilityDate: "2026-11-01",
         // The same namespace id as wrangler.toml, so state written by `wrangler kv key put
         // --local --persist-to DIR` is what the gateway reads.
-        kvNamespaces: { CONFIG: "00000000000000000000000000000000" },
+        kvNamespaces: { CONFIG: "00000000000000000000000000000000", CACHE: "11111111111111111111111111111111" },
         bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds), ADMIN_TOKEN, ...bindings },
         // The gateway's own RateLimiter class, unless a test substitutes another (see failure tests).
         durableObjects: {
