@@ -89,12 +89,71 @@ fn unquote(argument: &str) -> String {
     }
 }
 
-/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) as milliseconds since the epoch. The obsolete
-/// formats are not accepted; callers treat an unreadable date as absent or, for `Expires`, as
-/// already past (RFC 9111 §5.3).
+/// An HTTP date as milliseconds since the epoch, in any of the three formats recipients must
+/// accept (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`
+/// and `Sun Nov  6 08:49:37 1994`. Callers treat an unreadable date as absent or, for
+/// `Expires`, as already past (RFC 9111 §5.3).
 pub fn parse_http_date(value: &str) -> Option<f64> {
-    let parsed = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    Some(parsed.timestamp_millis() as f64)
+    let value = value.trim();
+    let (day, month, year, time) = match value.split_once(", ") {
+        Some((_, rest)) => match rest.split(' ').collect::<Vec<_>>().as_slice() {
+            [day, month, year, time, "GMT"] => (*day, *month, number(year)?, *time),
+            [date, time, "GMT"] => {
+                let mut parts = date.split('-');
+                let (day, month, short) = (parts.next()?, parts.next()?, parts.next()?);
+                if parts.next().is_some() || short.len() != 2 {
+                    return None;
+                }
+                // Two-digit years: RFC 9110 reads them as the nearest past century.
+                let short = number(short)?;
+                (
+                    day,
+                    month,
+                    if short < 70 {
+                        2000 + short
+                    } else {
+                        1900 + short
+                    },
+                    *time,
+                )
+            }
+            _ => return None,
+        },
+        None => match value.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [_, month, day, time, year] => (*day, *month, number(year)?, *time),
+            _ => return None,
+        },
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let day = number(day)?;
+    let mut clock = time.split(':').map(number);
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if clock.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1000) as f64)
+}
+
+fn number(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// The members of a comma-separated list field (`Vary`, `If-None-Match`, `Cache-Tag`), trimmed.
@@ -131,10 +190,30 @@ mod tests {
     }
 
     #[test]
-    fn http_dates_are_read_in_the_current_format_only() {
-        let ms = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
-        assert_eq!(ms, 784_111_777_000.0);
-        assert_eq!(parse_http_date("0"), None);
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+    fn http_dates_are_read_in_all_three_formats() {
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(text), Some(784_111_777_000.0), "{text}");
+        }
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0.0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599_000.0)
+        );
+        for bad in [
+            "0",
+            "",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, -6 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
     }
 }
