@@ -352,27 +352,16 @@ pub fn settle(
     sent_ms: f64,
     received_ms: f64,
 ) -> Settled {
-    let stand_in = |stored: &Option<Stored>| {
-        stored.as_ref().is_some_and(|s| {
-            let meta = &s.entry.meta;
-            freshness::may_serve_on_error(&meta.freshness, meta.received_ms, received_ms)
-        })
+    // Whether the stored entry may stand in for a failed origin (`stale-if-error`).
+    let can_stand_in = stored.as_ref().is_some_and(|s| {
+        let meta = &s.entry.meta;
+        freshness::may_serve_on_error(&meta.freshness, meta.received_ms, received_ms)
+    });
+    let origin_failed = match &result {
+        Ok(response) => freshness::is_origin_error(response.status_code()),
+        Err(_) => true,
     };
-    let response = match result {
-        Ok(response) => response,
-        Err(error) => {
-            return match stored {
-                Some(stored) if stand_in(&Some(stored.clone())) => Settled::FromStore {
-                    stored,
-                    status: Status::Stale,
-                    keep: false,
-                },
-                _ => Settled::Failed(error),
-            }
-        }
-    };
-    let status = response.status_code();
-    if freshness::is_origin_error(status) && stand_in(&stored) {
+    if origin_failed && can_stand_in {
         if let Some(stored) = stored {
             return Settled::FromStore {
                 stored,
@@ -381,6 +370,11 @@ pub fn settle(
             };
         }
     }
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => return Settled::Failed(error),
+    };
+    let status = response.status_code();
     let headers = upstream::entries(response.headers());
     if status == 304 {
         if let Some(stored) = stored {

@@ -1,17 +1,92 @@
-//! The two tiers. The edge tier is the Cache API of the location serving the request; the global
-//! tier is the `CACHE` KV namespace, for routes that opt in. Reads go edge → KV; a KV hit is
-//! copied back to the edge. Both hold [`Entry::encode`]d bytes under the same key.
+//! The tiers. The edge tier is the Cache API of the location serving the request; the global
+//! tier is the `CACHE` KV namespace, for routes that opt in. Both hold [`Entry::encode`]d bytes
+//! under the same key. In front of them each isolate keeps its hottest small entries in memory,
+//! so a repeated hit costs no I/O at all. Reads go memory → edge → KV; a KV hit is copied back to
+//! the edge, and every hit or store is remembered in memory. Entries from any tier are judged by
+//! the same freshness rules and purge markers, so where one came from never changes an answer.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
 use worker::{Cache, Env, Response};
 
 use super::entry::Entry;
 use super::BINDING;
+use crate::platform;
 
 /// Where an entry was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
+    Memory,
     Edge,
     Global,
+}
+
+/// Bytes of entries an isolate keeps in memory (isolates have 128 MB).
+const MEMORY_BUDGET: usize = 8 * 1024 * 1024;
+/// Larger entries are only kept in the edge and global tiers.
+const MEMORY_ENTRY_MAX: usize = 256 * 1024;
+
+/// An isolate's hottest entries, oldest first out when the budget is reached.
+#[derive(Default)]
+struct Memory {
+    entries: HashMap<String, (f64, Entry)>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Memory {
+    fn recall(&self, key: &str, now_ms: f64) -> Option<Entry> {
+        self.entries
+            .get(key)
+            .filter(|(until, _)| *until > now_ms)
+            .map(|(_, entry)| entry.clone())
+    }
+
+    fn remember(&mut self, key: &str, entry: &Entry, now_ms: f64) {
+        let size = footprint(entry);
+        self.forget(key);
+        if size > MEMORY_ENTRY_MAX {
+            return;
+        }
+        while self.bytes + size > MEMORY_BUDGET {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, gone)) = self.entries.remove(&oldest) {
+                self.bytes -= footprint(&gone);
+            }
+        }
+        let until = now_ms + entry.retention_s() as f64 * 1000.0;
+        self.entries.insert(key.to_string(), (until, entry.clone()));
+        self.order.push_back(key.to_string());
+        self.bytes += size;
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some((_, gone)) = self.entries.remove(key) {
+            self.bytes -= footprint(&gone);
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
+fn footprint(entry: &Entry) -> usize {
+    let headers: usize = entry
+        .meta
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len())
+        .sum();
+    entry.body.len() + headers + 256
+}
+
+thread_local! {
+    static MEMORY: RefCell<Memory> = RefCell::new(Memory::default());
+}
+
+fn remember(key: &str, entry: &Entry) {
+    MEMORY.with(|m| m.borrow_mut().remember(key, entry, platform::now_ms()));
 }
 
 /// The URL under which the Cache API keeps a key: on the request's own host, so the entry lives
@@ -33,8 +108,14 @@ pub async fn read(
     global: bool,
 ) -> (Option<(Entry, Tier)>, Vec<String>) {
     let mut problems = Vec::new();
+    if let Some(entry) = MEMORY.with(|m| m.borrow().recall(key, platform::now_ms())) {
+        return (Some((entry, Tier::Memory)), problems);
+    }
     match read_edge(host, key).await {
-        Ok(Some(entry)) => return (Some((entry, Tier::Edge)), problems),
+        Ok(Some(entry)) => {
+            remember(key, &entry);
+            return (Some((entry, Tier::Edge)), problems);
+        }
         Ok(None) => {}
         Err(e) => problems.push(format!("edge cache read: {e}")),
     }
@@ -42,7 +123,12 @@ pub async fn read(
         return (None, problems);
     }
     match read_global(env, key).await {
-        Ok(found) => (found.map(|entry| (entry, Tier::Global)), problems),
+        Ok(found) => {
+            if let Some(entry) = &found {
+                remember(key, entry);
+            }
+            (found.map(|entry| (entry, Tier::Global)), problems)
+        }
         Err(e) => {
             problems.push(format!("global cache read: {e}"));
             (None, problems)
@@ -97,6 +183,7 @@ pub async fn write_global(env: &Env, key: &str, entry: &Entry) -> Result<(), Str
 /// Stores `entry` in the edge tier and, if `global`, in KV.
 pub async fn write(host: &str, key: &str, entry: &Entry, env: &Env, global: bool) -> Vec<String> {
     let mut problems = Vec::new();
+    remember(key, entry);
     if let Err(e) = write_edge(host, key, entry).await {
         problems.push(e);
     }
@@ -106,4 +193,64 @@ pub async fn write(host: &str, key: &str, entry: &Entry, env: &Env, global: bool
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::entry::{Kind, Meta};
+    use crate::cache::freshness::Freshness;
+
+    fn entry(body_len: usize) -> Entry {
+        Entry {
+            meta: Meta {
+                kind: Kind::Response,
+                vary: vec![],
+                status: 200,
+                headers: vec![],
+                sent_ms: 0.0,
+                received_ms: 0.0,
+                freshness: Freshness {
+                    lifetime_s: 60.0,
+                    initial_age_s: 0.0,
+                    stale_while_revalidate_s: 0,
+                    stale_if_error_s: 0,
+                    must_revalidate: false,
+                    always_revalidate: false,
+                },
+                route: "r".into(),
+                tags: vec![],
+                url: "u".into(),
+            },
+            body: vec![0; body_len],
+        }
+    }
+
+    #[test]
+    fn memory_keeps_small_entries_within_its_budget_and_their_retention() {
+        let mut memory = Memory::default();
+        memory.remember("big", &entry(MEMORY_ENTRY_MAX + 1), 0.0);
+        assert!(memory.recall("big", 0.0).is_none(), "too large for memory");
+        let count = MEMORY_BUDGET / (200 * 1024) + 5;
+        for i in 0..count {
+            memory.remember(&format!("k{i}"), &entry(200 * 1024), 0.0);
+        }
+        assert!(memory.bytes <= MEMORY_BUDGET);
+        assert!(memory.recall("k0", 0.0).is_none(), "the oldest went first");
+        assert!(memory.recall(&format!("k{}", count - 1), 0.0).is_some());
+        assert!(
+            memory
+                .recall(&format!("k{}", count - 1), 61_000.0)
+                .is_none(),
+            "past retention"
+        );
+        memory.remember("k0", &entry(10), 0.0);
+        memory.remember("k0", &entry(20), 0.0);
+        assert_eq!(
+            memory.recall("k0", 0.0).map(|e| e.body.len()),
+            Some(20),
+            "replaced, not duplicated"
+        );
+        assert_eq!(memory.order.iter().filter(|k| *k == "k0").count(), 1);
+    }
 }

@@ -232,7 +232,7 @@ test("client validators are answered with 304 from the cache and on a miss", asy
   const miss = await get(p, { "if-none-match": '"v1"' });
   assert.equal(miss.status, 304, "a miss still answers the client's validator");
   assert.equal(miss.cache, "MISS");
-  assert.equal(origin.requests.at(-1).headers["if-none-match"], undefined, "the origin was asked for the full response");
+  assert.equal(origin.requests.findLast((r) => r.url === p).headers["if-none-match"], undefined, "the origin was asked for the full response");
   assert.ok(await stored(p));
   const hit = await get(p, { "if-none-match": 'W/"v1"' });
   assert.equal(hit.status, 304);
@@ -259,7 +259,7 @@ test("a stale entry is revalidated with its validators and a 304 refreshes its h
   assert.equal(revalidated.cache, "REVALIDATED");
   assert.equal(revalidated.body.body, "original");
   assert.equal(revalidated.headers.get("x-checked"), "2", "headers come from the 304");
-  assert.equal(origin.requests.at(-1).headers["if-none-match"], '"v1"');
+  assert.equal(origin.requests.findLast((r) => r.url === p).headers["if-none-match"], '"v1"');
   const after = await eventually(async () => { const r = await get(p); return r.cache === "HIT" && r; });
   assert.equal(after.headers.get("x-checked"), "2", "the refreshed entry was stored with the new lifetime");
   assert.equal(hits(p), 2);
