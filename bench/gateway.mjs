@@ -1,6 +1,7 @@
 // Side-by-side figures for the gateway, measured in one run on loopback, bounded in time:
-//   - latency a proxied GET adds over calling the origin directly, and what a rate limit adds;
-//   - throughput of the same route with and without a rate limit;
+//   - latency a proxied GET adds over calling the origin directly, what a rate limit adds, and
+//     what a cache hit costs instead;
+//   - throughput of the same route with and without a rate limit, and as a cache hit;
 //   - Durable Object calls a denied burst costs with the isolate's memory of denials;
 //   - gzip size of the deployable Wasm.
 //
@@ -92,6 +93,7 @@ const gateway = await startGateway({
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
       { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
       { name: "denied", methods: ["GET"], path: "/denied", service: "app", rate_limits: ["closed"] },
+      { name: "cached", methods: ["GET"], path: "/cached/{id}", service: "app", cache: { mode: "override", ttl_seconds: 3600 } },
     ],
   },
   refreshSeconds: 60,
@@ -99,12 +101,15 @@ const gateway = await startGateway({
 });
 try {
   const base = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
-  const urls = { origin: `${origin.url}/users/1`, plain: `${base}/plain/1`, limited: `${base}/limited/1` };
-  await latency(Object.values(urls), 1000); // warm-up
+  const urls = { origin: `${origin.url}/users/1`, plain: `${base}/plain/1`, limited: `${base}/limited/1`, cached: `${base}/cached/1` };
+  await latency(Object.values(urls), 1000); // warm-up (and stores the cached route's entry)
+  const cachedBefore = origin.requests.length;
 
-  const [o, p, l] = await latency(Object.values(urls), seconds * 1000);
+  const [o, p, l, c] = await latency(Object.values(urls), seconds * 1000);
   const plainRps = await throughput(urls.plain, seconds * 1000);
   const limitedRps = await throughput(urls.limited, seconds * 1000);
+  const cachedRps = await throughput(urls.cached, seconds * 1000);
+  const cachedMisses = origin.requests.filter((r, i) => i >= cachedBefore && r.url.startsWith("/cached")).length;
 
   // A denied burst: one admitted request, then 500 that the limit refuses.
   await get(`${base}/denied`);
@@ -149,10 +154,15 @@ try {
     node: process.version,
     seconds,
     concurrency: CONCURRENCY,
-    latency_ms: { origin_direct: o, gateway_plain: p, gateway_rate_limited: l },
+    latency_ms: { origin_direct: o, gateway_plain: p, gateway_rate_limited: l, gateway_cache_hit: c },
     added_by_gateway_p50_ms: p.p50 - o.p50,
     added_by_rate_limit_p50_ms: l.p50 - p.p50,
-    throughput_rps: { gateway_plain: plainRps, gateway_rate_limited: limitedRps, ratio: limitedRps / plainRps },
+    cache_hit_vs_plain_p50_ms: c.p50 - p.p50,
+    throughput_rps: {
+      gateway_plain: plainRps, gateway_rate_limited: limitedRps, ratio: limitedRps / plainRps,
+      gateway_cache_hit: cachedRps, cache_hit_ratio: cachedRps / plainRps,
+    },
+    cache_hit_origin_requests: cachedMisses,
     denied_burst: { requests: burstSize, denied_logged: denials?.length ?? 0, object_calls: objectCalls },
     jwt_per_algorithm: jwt,
     wasm_bytes: wasm.length,
@@ -164,8 +174,10 @@ try {
   console.log(`origin directly        ${ms(o.p50)} ${ms(o.p90)} ${ms(o.p99)}`);
   console.log(`gateway, plain route   ${ms(p.p50)} ${ms(p.p90)} ${ms(p.p99)}`);
   console.log(`gateway, rate-limited  ${ms(l.p50)} ${ms(l.p90)} ${ms(l.p99)}`);
+  console.log(`gateway, cache hit     ${ms(c.p50)} ${ms(c.p90)} ${ms(c.p99)}`);
   console.log(`added by the gateway (p50): ${result.added_by_gateway_p50_ms.toFixed(2)} ms; by the rate limit: ${result.added_by_rate_limit_p50_ms.toFixed(2)} ms`);
   console.log(`throughput with ${CONCURRENCY} clients: plain ${plainRps.toFixed(0)} req/s, rate-limited ${limitedRps.toFixed(0)} req/s (${(limitedRps / plainRps).toFixed(2)}x)`);
+  console.log(`cache hit: ${cachedRps.toFixed(0)} req/s (${(cachedRps / plainRps).toFixed(2)}x the plain route), ${(c.p50 - p.p50).toFixed(2)} ms p50 against it; ${cachedMisses} origin requests while measured`);
   console.log(`denied burst: ${burstSize} requests refused with ${objectCalls} Durable Object calls`);
   console.log(`JWT, p50 ms (ratio = plain p50 / this p50; ${TOKENS_PER_ALG} requests per series):`);
   console.log(`  alg     cold    warm   plain  cold ratio  warm ratio  verify`);
