@@ -52,6 +52,11 @@ pub enum GatewayError {
     InsufficientScope { scope: String },
     /// The issuer's keys cannot be had and none are cached: fail closed.
     AuthUnavailable { issuer: String, cause: String },
+    /// A required backend of an aggregate route failed (refused, error status, not JSON, or a
+    /// backend it depends on failed).
+    BackendFailed { backend: String, cause: String },
+    /// A required backend of an aggregate route ran out of time; its call was aborted.
+    BackendTimeout { backend: String, timeout_ms: u64 },
     /// The client sent `Cache-Control: only-if-cached` and nothing usable is stored.
     NotCached,
     /// An admin request without the right bearer token.
@@ -104,6 +109,8 @@ impl GatewayError {
             Self::AuthUnavailable { .. } => "auth-unavailable",
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
             Self::NotCached => "not-cached",
+            Self::BackendFailed { .. } => "backend-failed",
+            Self::BackendTimeout { .. } => "backend-timeout",
             Self::AdminUnauthorized => "admin-unauthorized",
             Self::AdminInvalid { .. } => "admin-invalid",
             Self::Internal { .. } => "internal-error",
@@ -123,7 +130,10 @@ impl GatewayError {
             | Self::AdminUnauthorized
             | Self::NotCached
             | Self::AdminInvalid { .. } => Fault::Client,
-            Self::UpstreamUnreachable { .. } | Self::UpstreamTimeout { .. } => Fault::Upstream,
+            Self::UpstreamUnreachable { .. }
+            | Self::UpstreamTimeout { .. }
+            | Self::BackendFailed { .. }
+            | Self::BackendTimeout { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
@@ -145,8 +155,8 @@ impl GatewayError {
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. } => 503,
-            Self::UpstreamUnreachable { .. } => 502,
-            Self::UpstreamTimeout { .. } | Self::NotCached => 504,
+            Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => 502,
+            Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => 504,
             Self::Internal { .. } => 500,
         }
     }
@@ -164,8 +174,10 @@ impl GatewayError {
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. } => "Service Unavailable",
-            Self::UpstreamUnreachable { .. } => "Bad Gateway",
-            Self::UpstreamTimeout { .. } | Self::NotCached => "Gateway Timeout",
+            Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => "Bad Gateway",
+            Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => {
+                "Gateway Timeout"
+            }
             Self::Internal { .. } => "Internal Server Error",
         }
     }
@@ -203,6 +215,13 @@ impl GatewayError {
             Self::RateLimitUnavailable { policy, .. } => {
                 format!("Rate limit '{policy}' cannot be checked right now.")
             }
+            Self::BackendFailed { backend, .. } => {
+                format!("The required backend '{backend}' failed.")
+            }
+            Self::BackendTimeout {
+                backend,
+                timeout_ms,
+            } => format!("The required backend '{backend}' did not answer within {timeout_ms} ms."),
             Self::NotCached => {
                 "Nothing usable is cached and the request asked for only-if-cached.".into()
             }
@@ -227,6 +246,7 @@ impl GatewayError {
         match self {
             Self::ConfigUnavailable { cause }
             | Self::UpstreamUnreachable { cause, .. }
+            | Self::BackendFailed { cause, .. }
             | Self::RateLimitUnavailable { cause, .. }
             | Self::Unauthenticated { cause, .. }
             | Self::AuthUnavailable { cause, .. }

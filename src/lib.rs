@@ -4,6 +4,7 @@
 //! problem+json, and writes the access log. See `pipeline.rs` for the order of stages.
 
 pub mod admin;
+pub mod aggregate;
 pub mod auth;
 pub mod cache;
 pub mod config;

@@ -17,6 +17,10 @@
 //!    │
 //!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
 //!    │
+//!  upstream headers (no I/O)
+//!    │
+//!  fan-out ─────────── aggregate route: backends composed ─▶ 200 (or 502 / 504 naming one)
+//!    │
 //!  prepare upstream request (no I/O)
 //!    │
 //!  cache lookup ────── fresh / servable stale entry ───────▶ 200 / 304 from the cache
@@ -37,10 +41,11 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Context, Env, Request, Response};
 
 use crate::admin;
+use crate::aggregate;
 use crate::auth::authenticate::{authenticate, upstream_headers};
 use crate::cache::{self, Found, Settled};
 use crate::config::loader;
-use crate::config::model::Route;
+use crate::config::model::{Destination, Route};
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::intake;
@@ -112,23 +117,7 @@ pub async fn run(
         ctx.rate_limit_headers = admitted.headers;
     }
 
-    // Prepare the origin request (no I/O yet): a background cache refresh sends it too.
-    let service = gateway
-        .services
-        .get(&route.service)
-        .ok_or_else(|| GatewayError::Internal {
-            cause: format!(
-                "route '{}' names unknown service '{}'",
-                route.name, route.service
-            ),
-        })?;
-    ctx.service = Some(service.name.clone());
-    let origin = target::pick(&service.upstreams, platform::random_u32()).ok_or_else(|| {
-        GatewayError::Internal {
-            cause: format!("service '{}' has no upstreams", service.name),
-        }
-    })?;
-    let upstream_path = target::upstream_path(route, &matched, path);
+    // The headers every upstream call carries (no I/O yet).
     let traceparent = ctx.trace.upstream_header();
     let forwarding = headers::Forwarding {
         client_ip: headers::header(&headers, "cf-connecting-ip"),
@@ -146,6 +135,57 @@ pub async fn run(
         }
         None => headers::for_upstream(&headers, &forwarding, &route.request_headers),
     };
+
+    // Fan-out: an aggregate route calls its backends concurrently and composes one answer
+    // instead of proxying one service.
+    let service_name = match &route.destination {
+        Destination::Service(name) => name,
+        Destination::Aggregate(aggregate) => {
+            let services: Vec<&str> = aggregate
+                .backends
+                .iter()
+                .map(|b| b.service.as_str())
+                .collect();
+            ctx.service = Some(services.join(","));
+            let request = aggregate::Request {
+                params: &matched.params,
+                query,
+                headers: &outbound_headers,
+            };
+            let sent_at = platform::now_ms();
+            let composed = aggregate::run(aggregate, &gateway.services, &request).await;
+            ctx.upstream_ms = Some(platform::now_ms() - sent_at);
+            let composed = composed?;
+            ctx.upstream_status = Some(composed.status);
+            let mut origin = vec![("content-type".to_string(), "application/json".to_string())];
+            if !composed.incomplete.is_empty() {
+                origin.push((
+                    aggregate::INCOMPLETE_HEADER.to_string(),
+                    composed.incomplete.join(", "),
+                ));
+            }
+            let body = (ctx.method != "HEAD").then_some(composed.body);
+            return respond_with(ctx, route, (composed.status, origin, body));
+        }
+    };
+
+    // Prepare the origin request (no I/O yet): a background cache refresh sends it too.
+    let service = gateway
+        .services
+        .get(service_name)
+        .ok_or_else(|| GatewayError::Internal {
+            cause: format!(
+                "route '{}' names unknown service '{service_name}'",
+                route.name
+            ),
+        })?;
+    ctx.service = Some(service.name.clone());
+    let origin = target::pick(&service.upstreams, platform::random_u32()).ok_or_else(|| {
+        GatewayError::Internal {
+            cause: format!("service '{}' has no upstreams", service.name),
+        }
+    })?;
+    let upstream_path = target::upstream_path(route, &matched, path);
     let mut outbound = upstream::Outbound {
         service: service.name.clone(),
         method: ctx.method.clone(),

@@ -3,6 +3,7 @@
 //! A document goes `text → JSON → model (validated) → Gateway (compiled)` once per change; every
 //! request then reads the same [`Gateway`] until a newer document replaces it.
 
+pub mod aggregate;
 pub mod auth;
 pub mod cache;
 pub mod loader;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::aggregate::Aggregate;
 use crate::auth::{AuthSettings, RouteAuth};
 use crate::cache::CachePolicy;
 use crate::rate_limit::policy::Policy;
@@ -52,7 +53,8 @@ pub struct Route {
     pub path: String,
     /// Only requests for this host (lower case, without port) match; any host when absent.
     pub host: Option<String>,
-    pub service: String,
+    /// Where requests go: one service, or a fan-out to several backends.
+    pub destination: Destination,
     pub rewrite: Rewrite,
     pub request_headers: HeaderRules,
     pub response_headers: HeaderRules,
@@ -62,6 +64,15 @@ pub struct Route {
     pub auth: Option<RouteAuth>,
     /// How responses are cached; not at all when absent.
     pub cache: Option<CachePolicy>,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// Proxied to one upstream of this service.
+    Service(String),
+    /// Fanned out to several backends whose answers are composed.
+    Aggregate(Aggregate),
 }
 
 /// How the path sent upstream is derived from the request path.

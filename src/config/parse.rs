@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::aggregate::parse_aggregate;
 use super::auth::{parse_route_auth, parse_settings};
 use super::cache::parse_route_cache;
-use super::model::{GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
+use super::model::{Destination, GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
 use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
 use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
 use crate::routing::methods::{MethodSet, KNOWN_METHODS};
@@ -245,7 +246,7 @@ fn parse_route(
             }
         }
     });
-    let methods = match object.optional("methods") {
+    let mut methods = match object.optional("methods") {
         Some((value, path)) => parse_methods(value, &path, errors),
         None => Some(MethodSet::all()),
     };
@@ -253,21 +254,21 @@ fn parse_route(
         Some((value, path)) => parse_host(value, &path, errors).map(Some),
         None => Some(None),
     };
-    let service = object
-        .required("service", errors)
-        .and_then(|(value, path)| {
-            let name = string(value, &path, errors)?;
-            if declared.services.contains(name) {
-                Some(name.to_string())
-            } else {
-                let known: Vec<&str> = declared.services.iter().map(String::as_str).collect();
-                errors.push(
-                    &path,
-                    format!("unknown service '{name}' (defined: {})", known.join(", ")),
-                );
-                None
-            }
-        });
+    let service_field = object.optional("service");
+    let has_service = service_field.is_some();
+    let service = service_field.and_then(|(value, path)| {
+        let name = string(value, &path, errors)?;
+        if declared.services.contains(name) {
+            Some(name.to_string())
+        } else {
+            let known: Vec<&str> = declared.services.iter().map(String::as_str).collect();
+            errors.push(
+                &path,
+                format!("unknown service '{name}' (defined: {})", known.join(", ")),
+            );
+            None
+        }
+    });
     let rewrite = parse_rewrite(
         &mut object,
         pattern.as_ref().map(|(_, parts)| parts.as_slice()),
@@ -293,6 +294,46 @@ fn parse_route(
         Some((value, path)) => parse_route_cache(value, &path, errors),
         None => Some(None),
     };
+    let params: Vec<&str> = pattern
+        .as_ref()
+        .map(|(_, parts)| pattern::param_names(parts).collect())
+        .unwrap_or_default();
+    // Worst case besides the backends: one limiter call per policy, one key-set fetch.
+    let other_subrequests =
+        object_len(value, "rate_limits") + usize::from(value.get("auth").is_some());
+    let aggregate = object.optional("aggregate").map(|(value, path)| {
+        parse_aggregate(
+            value,
+            &path,
+            &params,
+            declared.services,
+            other_subrequests,
+            errors,
+        )
+    });
+    let destination = match (has_service, aggregate) {
+        (true, None) => service.map(Destination::Service),
+        (false, Some(aggregate)) => {
+            check_aggregate_route(value, path, methods.as_ref(), errors);
+            if value.get("methods").is_none() {
+                let mut reads = MethodSet::empty();
+                reads.insert("GET");
+                methods = Some(reads);
+            }
+            aggregate.map(Destination::Aggregate)
+        }
+        (true, Some(_)) => {
+            errors.push(path, "has both 'service' and 'aggregate': name one");
+            None
+        }
+        (false, None) => {
+            errors.push(
+                &key_path(path, "service"),
+                "is required (or 'aggregate' for a fan-out)",
+            );
+            None
+        }
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -301,7 +342,7 @@ fn parse_route(
         methods: methods?,
         path,
         host: host?,
-        service: service?,
+        destination: destination?,
         rewrite: rewrite?,
         request_headers: request_headers?,
         response_headers: response_headers?,
@@ -498,4 +539,31 @@ pub(super) fn is_valid_name(name: &str) -> bool {
 
 pub(super) fn name_rule() -> &'static str {
     "names must be 1-64 characters of lower-case letters, digits, '-' and '_', starting with a letter or digit"
+}
+
+fn object_len(route: &Value, key: &str) -> usize {
+    route.get(key).and_then(Value::as_array).map_or(0, Vec::len)
+}
+
+/// An aggregate route reads (GET/HEAD only), builds each backend's path itself, and is not
+/// cached (yet).
+fn check_aggregate_route(
+    route: &Value,
+    path: &str,
+    methods: Option<&MethodSet>,
+    errors: &mut Errors,
+) {
+    for key in ["upstream_path", "strip_prefix", "cache"] {
+        if route.get(key).is_some() {
+            errors.push(&key_path(path, key), "does not apply to an aggregate route");
+        }
+    }
+    if let Some(methods) = methods {
+        if route.get("methods").is_some() && !methods.only_reads() {
+            errors.push(
+                &key_path(path, "methods"),
+                "an aggregate route accepts only GET and HEAD",
+            );
+        }
+    }
 }

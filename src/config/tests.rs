@@ -407,3 +407,117 @@ mod cache {
         );
     }
 }
+
+mod aggregate {
+    use super::super::compile;
+    use crate::config::model::Destination;
+    use serde_json::{json, Value};
+
+    fn document(route: Value) -> String {
+        json!({
+            "version": 1,
+            "services": {"orders": {"upstreams": ["http://127.0.0.1:9"]}, "users": {"upstreams": ["http://127.0.0.1:8"]}},
+            "routes": [route]
+        })
+        .to_string()
+    }
+
+    fn errors(route: Value) -> String {
+        match compile(&document(route)) {
+            Ok(_) => String::new(),
+            Err(errors) => errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn a_valid_fan_out_compiles_with_its_dependencies() {
+        let gateway = compile(&document(json!({
+            "name": "view", "path": "/view/{id}",
+            "aggregate": {"compose": "merge", "backends": [
+                {"name": "customer", "service": "users", "path": "/users/{order.user_id}", "required": false},
+                {"name": "order", "service": "orders", "path": "/orders/{id}?x={query.x}",
+                 "fields": {"allow": ["id", "user_id"], "deny": [], "rename": {"id": "order_id"}}}
+            ]}
+        })))
+        .expect("valid");
+        let route = &gateway.routes.routes()[0];
+        let Destination::Aggregate(aggregate) = &route.destination else {
+            panic!("an aggregate route");
+        };
+        assert_eq!(aggregate.backends[0].depends_on, vec![1]);
+        assert!(aggregate.backends[1].depends_on.is_empty());
+        assert!(route.methods.accepts("GET") && route.methods.accepts("HEAD"));
+        assert!(
+            !route.methods.accepts("POST"),
+            "aggregate routes default to reads"
+        );
+    }
+
+    #[test]
+    fn cycles_unknown_references_and_conflicts_are_errors() {
+        let cyclic = errors(
+            json!({"name": "v", "path": "/v", "aggregate": {"backends": [
+                {"name": "a", "service": "users", "path": "/a/{b.id}"},
+                {"name": "b", "service": "users", "path": "/b/{a.id}"}
+            ]}}),
+        );
+        assert!(
+            cyclic.contains(
+                "$.routes[0].aggregate.backends: backends depend on each other in a cycle: a, b"
+            ),
+            "{cyclic}"
+        );
+        let unknown = errors(
+            json!({"name": "v", "path": "/v/{id}", "aggregate": {"backends": [
+                {"name": "a", "service": "nope", "path": "/a/{zzz.id}/{idd}"},
+                {"name": "a", "service": "users", "path": "/a/{a.id}"}
+            ]}}),
+        );
+        for expected in [
+            "backends[0].service: unknown service 'nope'",
+            "refers to backend 'zzz'",
+            "'{idd}' is neither a parameter",
+            "backends[1].name: duplicate backend name 'a'",
+        ] {
+            assert!(unknown.contains(expected), "{expected} in {unknown}");
+        }
+        let both = errors(
+            json!({"name": "v", "path": "/v", "service": "users", "aggregate": {"backends": [
+            {"name": "a", "service": "users", "path": "/a"}]}}),
+        );
+        assert!(
+            both.contains("has both 'service' and 'aggregate'"),
+            "{both}"
+        );
+        let neither = errors(json!({"name": "v", "path": "/v"}));
+        assert!(
+            neither.contains("$.routes[0].service: is required (or 'aggregate'"),
+            "{neither}"
+        );
+        let writes = errors(
+            json!({"name": "v", "path": "/v", "methods": ["POST"], "strip_prefix": "/v",
+            "aggregate": {"backends": [{"name": "a", "service": "users", "path": "/a"}]}}),
+        );
+        assert!(
+            writes.contains("accepts only GET and HEAD")
+                && writes.contains("strip_prefix: does not apply"),
+            "{writes}"
+        );
+    }
+
+    #[test]
+    fn routes_that_cannot_fit_the_subrequest_budget_are_refused() {
+        let backends: Vec<Value> = (0..51)
+            .map(|i| json!({"name": format!("b{i}"), "service": "users", "path": "/x"}))
+            .collect();
+        let found = errors(json!({"name": "v", "path": "/v", "aggregate": {"backends": backends}}));
+        assert!(
+            found.contains("exceed the 50 subrequests a request may make"),
+            "{found}"
+        );
+    }
+}

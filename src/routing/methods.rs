@@ -71,6 +71,11 @@ impl MethodSet {
             .map(|(_, m)| *m)
     }
 
+    /// Whether only GET and HEAD are accepted.
+    pub fn only_reads(self) -> bool {
+        self.names().all(|m| m == "GET" || m == "HEAD")
+    }
+
     pub fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }

@@ -108,6 +108,13 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
           { name: "c", path: "/c", service: "s", cache: { mode: "off" } },
         ],
       },
+      {
+        ...base(),
+        routes: [{ name: "v", path: "/v/{id}", methods: ["GET"], aggregate: { compose: "merge", timeout_ms: 500, report: true, backends: [
+          { name: "a", service: "s", path: "/a/{id}?q={query.q}", required: true, timeout_ms: 100, fields: { allow: ["x.y"], deny: ["z"], rename: { x: "w" } } },
+          { name: "b", service: "s", path: "/b/{a.x.y}", required: false },
+        ] } }],
+      },
     ],
     invalid: [
       { ...base(), extra: 1 },
@@ -134,6 +141,12 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "always" } }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", tags: ["a,b"] } }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "override", ttl_seconds: 9999999 } }] },
+      { ...base(), routes: [{ name: "r", path: "/r" }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", aggregate: { backends: [{ name: "a", service: "s", path: "/a" }] } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", aggregate: { backends: [] } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", aggregate: { compose: "zip", backends: [{ name: "a", service: "s", path: "/a" }] } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", strip_prefix: "/r", aggregate: { backends: [{ name: "a", service: "s", path: "/a" }] } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", aggregate: { backends: [{ name: "a", service: "s", path: "a", retries: 2 }] } }] },
     ],
   };
   const files = [];
