@@ -2,6 +2,7 @@
 //   - latency a proxied GET adds over calling the origin directly, what a rate limit adds, and
 //     what a cache hit costs instead;
 //   - throughput of the same route with and without a rate limit, and as a cache hit;
+//   - latency of a 3-backend aggregation against its slowest backend proxied alone;
 //   - Durable Object calls a denied burst costs with the isolate's memory of denials;
 //   - gzip size of the deployable Wasm.
 //
@@ -75,7 +76,9 @@ async function throughput(url, duration) {
 const signers = await signersFor(ALGS);
 const mint = (alg, jti) => mintToken(signers, alg, jti);
 
-const origin = await startOrigin("bench", (req, body, res) => {
+const origin = await startOrigin("bench", async (req, body, res) => {
+  const delay = req.url.match(/^\/delay\/(\d+)/);
+  if (delay) await new Promise((resolve) => setTimeout(resolve, Number(delay[1])));
   res.writeHead(200, { "content-type": "application/json" });
   res.end('{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}');
 });
@@ -94,6 +97,12 @@ const gateway = await startGateway({
       { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
       { name: "denied", methods: ["GET"], path: "/denied", service: "app", rate_limits: ["closed"] },
       { name: "cached", methods: ["GET"], path: "/cached/{id}", service: "app", cache: { mode: "override", ttl_seconds: 3600 } },
+      { name: "slowest", methods: ["GET"], path: "/slowest", service: "app", upstream_path: "/delay/20" },
+      { name: "fanout", path: "/fanout", aggregate: { compose: "nest", backends: [
+        { name: "a", service: "app", path: "/delay/5" },
+        { name: "b", service: "app", path: "/delay/10" },
+        { name: "c", service: "app", path: "/delay/20" },
+      ] } },
     ],
   },
   refreshSeconds: 60,
@@ -110,6 +119,9 @@ try {
   const limitedRps = await throughput(urls.limited, seconds * 1000);
   const cachedRps = await throughput(urls.cached, seconds * 1000);
   const cachedMisses = origin.requests.filter((r, i) => i >= cachedBefore && r.url.startsWith("/cached")).length;
+
+  // Aggregation: three backends answering in 5, 10 and 20 ms, against the 20 ms one alone.
+  const [slowest, fanout] = await latency([`${base}/slowest`, `${base}/fanout`], Math.min(seconds, 5) * 1000);
 
   // A denied burst: one admitted request, then 500 that the limit refuses.
   await get(`${base}/denied`);
@@ -163,6 +175,7 @@ try {
       gateway_cache_hit: cachedRps, cache_hit_ratio: cachedRps / plainRps,
     },
     cache_hit_origin_requests: cachedMisses,
+    aggregation_ms: { slowest_backend_alone: slowest, three_backends: fanout, added_p50: fanout.p50 - slowest.p50 },
     denied_burst: { requests: burstSize, denied_logged: denials?.length ?? 0, object_calls: objectCalls },
     jwt_per_algorithm: jwt,
     wasm_bytes: wasm.length,
@@ -178,6 +191,7 @@ try {
   console.log(`added by the gateway (p50): ${result.added_by_gateway_p50_ms.toFixed(2)} ms; by the rate limit: ${result.added_by_rate_limit_p50_ms.toFixed(2)} ms`);
   console.log(`throughput with ${CONCURRENCY} clients: plain ${plainRps.toFixed(0)} req/s, rate-limited ${limitedRps.toFixed(0)} req/s (${(limitedRps / plainRps).toFixed(2)}x)`);
   console.log(`cache hit: ${cachedRps.toFixed(0)} req/s (${(cachedRps / plainRps).toFixed(2)}x the plain route), ${(c.p50 - p.p50).toFixed(2)} ms p50 against it; ${cachedMisses} origin requests while measured`);
+  console.log(`3-backend aggregation (5, 10, 20 ms): p50 ${fanout.p50.toFixed(2)} ms against ${slowest.p50.toFixed(2)} ms for the 20 ms backend alone (+${(fanout.p50 - slowest.p50).toFixed(2)} ms; the sum would be 35 ms)`);
   console.log(`denied burst: ${burstSize} requests refused with ${objectCalls} Durable Object calls`);
   console.log(`JWT, p50 ms (ratio = plain p50 / this p50; ${TOKENS_PER_ALG} requests per series):`);
   console.log(`  alg     cold    warm   plain  cold ratio  warm ratio  verify`);
