@@ -57,6 +57,8 @@ pub enum GatewayError {
     BackendFailed { backend: String, cause: String },
     /// A required backend of an aggregate route ran out of time; its call was aborted.
     BackendTimeout { backend: String, timeout_ms: u64 },
+    /// Every upstream of the service has an open circuit: failing fast.
+    CircuitOpen { service: String },
     /// The client sent `Cache-Control: only-if-cached` and nothing usable is stored.
     NotCached,
     /// An admin request without the right bearer token.
@@ -109,6 +111,7 @@ impl GatewayError {
             Self::AuthUnavailable { .. } => "auth-unavailable",
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
             Self::NotCached => "not-cached",
+            Self::CircuitOpen { .. } => "circuit-open",
             Self::BackendFailed { .. } => "backend-failed",
             Self::BackendTimeout { .. } => "backend-timeout",
             Self::AdminUnauthorized => "admin-unauthorized",
@@ -133,7 +136,8 @@ impl GatewayError {
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
-            | Self::BackendTimeout { .. } => Fault::Upstream,
+            | Self::BackendTimeout { .. }
+            | Self::CircuitOpen { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
@@ -154,7 +158,8 @@ impl GatewayError {
             Self::RateLimited { .. } => 429,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
-            | Self::AuthUnavailable { .. } => 503,
+            | Self::AuthUnavailable { .. }
+            | Self::CircuitOpen { .. } => 503,
             Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => 502,
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => 504,
             Self::Internal { .. } => 500,
@@ -173,7 +178,8 @@ impl GatewayError {
             Self::RateLimited { .. } => "Too Many Requests",
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
-            | Self::AuthUnavailable { .. } => "Service Unavailable",
+            | Self::AuthUnavailable { .. }
+            | Self::CircuitOpen { .. } => "Service Unavailable",
             Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => "Bad Gateway",
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => {
                 "Gateway Timeout"
@@ -222,6 +228,9 @@ impl GatewayError {
                 backend,
                 timeout_ms,
             } => format!("The required backend '{backend}' did not answer within {timeout_ms} ms."),
+            Self::CircuitOpen { service } => {
+                format!("The upstream service '{service}' is failing; requests are refused for a while.")
+            }
             Self::NotCached => {
                 "Nothing usable is cached and the request asked for only-if-cached.".into()
             }
@@ -264,7 +273,8 @@ impl GatewayError {
             Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
-            | Self::AuthUnavailable { .. } => {
+            | Self::AuthUnavailable { .. }
+            | Self::CircuitOpen { .. } => {
                 headers.push(("retry-after", "5".to_string()));
             }
             // RFC 6750 §3: no error code when no credentials were sent.

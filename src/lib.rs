@@ -16,6 +16,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod platform;
 pub mod rate_limit;
+pub mod resilience;
 pub mod routing;
 pub mod upstream;
 

@@ -45,12 +45,13 @@ use crate::aggregate;
 use crate::auth::authenticate::{authenticate, upstream_headers};
 use crate::cache::{self, Found, Settled};
 use crate::config::loader;
-use crate::config::model::{Destination, Route};
+use crate::config::model::{Destination, Fallback, Route, Sticky};
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::intake;
 use crate::platform;
 use crate::rate_limit::{client as rate_limit, policy::KeyInputs};
+use crate::resilience;
 use crate::upstream::{self, headers, target};
 
 /// What the entry point read from the request before the pipeline starts.
@@ -155,7 +156,13 @@ pub async fn run(
             let sent_at = platform::now_ms();
             let composed = aggregate::run(aggregate, &gateway.services, &request).await;
             ctx.upstream_ms = Some(platform::now_ms() - sent_at);
-            let composed = composed?;
+            let composed = match (composed, &route.fallback) {
+                (Err(error), Some(fallback)) => {
+                    ctx.record_error(&error);
+                    return respond_with(ctx, route, fallback_answer(fallback, &route.name));
+                }
+                (composed, _) => composed?,
+            };
             ctx.upstream_status = Some(composed.status);
             let mut origin = vec![("content-type".to_string(), "application/json".to_string())];
             if !composed.incomplete.is_empty() {
@@ -164,10 +171,30 @@ pub async fn run(
                     composed.incomplete.join(", "),
                 ));
             }
+            if !composed.fallbacks.is_empty() {
+                origin.push((
+                    aggregate::FALLBACK_HEADER.to_string(),
+                    composed.fallbacks.join(", "),
+                ));
+            }
             let body = (ctx.method != "HEAD").then_some(composed.body);
             return respond_with(ctx, route, (composed.status, origin, body));
         }
     };
+
+    // Version routing: a request header may select another service for this route.
+    let service_name = route
+        .versions
+        .as_ref()
+        .and_then(|versions| {
+            let asked = headers::header(&headers, &versions.header)?.trim();
+            versions
+                .services
+                .iter()
+                .find(|(version, _)| version == asked)
+                .map(|(_, service)| service)
+        })
+        .unwrap_or(service_name);
 
     // Prepare the origin request (no I/O yet): a background cache refresh sends it too.
     let service = gateway
@@ -242,8 +269,24 @@ pub async fn run(
         "GET" | "HEAD" => None,
         _ => req.inner().body().map(JsValue::from),
     };
+    // Upstream: one of the service's upstreams by weight (or stickiness), skipping open
+    // circuits, retried where the service allows, all within the route's deadline.
     let sent_at = platform::now_ms();
-    let result = upstream::send(&outbound, body).await;
+    let sticky_key = service.sticky.as_ref().and_then(|sticky| match sticky {
+        Sticky::Header(name) => headers::header(&headers, name).map(str::to_string),
+        Sticky::Cookie(name) => headers::cookie(&headers, name),
+    });
+    let (upstream_only_path, upstream_query) = (upstream_path.as_str(), query);
+    let service_request = resilience::ServiceRequest {
+        service,
+        method: &ctx.method,
+        path: upstream_only_path,
+        query: upstream_query,
+        headers: &outbound.headers,
+        deadline_ms: sent_at + route.timeout_ms.unwrap_or(service.timeout_ms) as f64,
+        sticky_key: sticky_key.as_deref(),
+    };
+    let result = resilience::call(&service_request, body).await;
     let received_at = platform::now_ms();
     ctx.upstream_ms = Some(received_at - sent_at);
     if let Ok(response) = &result {
@@ -253,9 +296,9 @@ pub async fn run(
     // Cache store: what the client gets and what is kept, from the origin's answer and what was
     // stored. Storing reads a copy of the body after the response has been sent.
     let response = match cached {
-        None => result?,
+        None => result,
         Some((plan, stored)) => match cache::settle(&plan, stored, result, sent_at, received_at) {
-            Settled::Failed(error) => return Err(error),
+            Settled::Failed(error) => Err(error),
             Settled::FromStore {
                 stored,
                 status,
@@ -293,9 +336,22 @@ pub async fn run(
                     origin_headers.retain(|(name, _)| !name.starts_with("content-"));
                     return respond_with(ctx, route, (304, origin_headers, None));
                 }
-                response
+                Ok(response)
             }
         },
+    };
+
+    // Fallback: a failed service (unreachable, too slow, open circuit, 5xx) is answered with
+    // the route's static response when it has one, marked as such.
+    let response = match (response, &route.fallback) {
+        (Err(error), Some(fallback)) => {
+            ctx.record_error(&error);
+            return respond_with(ctx, route, fallback_answer(fallback, &route.name));
+        }
+        (Ok(response), Some(fallback)) if response.status_code() >= 500 => {
+            return respond_with(ctx, route, fallback_answer(fallback, &route.name));
+        }
+        (response, _) => response?,
     };
 
     // A successful unsafe request changes the resource: what is cached for its URL goes.
@@ -340,6 +396,19 @@ fn respond_with(
     (status, origin, body): (u16, Vec<(String, String)>, Option<Vec<u8>>),
 ) -> Result<Response, GatewayError> {
     upstream::respond(status, &client_headers(ctx, route, &origin), body)
+}
+
+/// A configured fallback as an answer, marked with `X-Gateway-Fallback`.
+fn fallback_answer(
+    fallback: &Fallback,
+    name: &str,
+) -> (u16, Vec<(String, String)>, Option<Vec<u8>>) {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.retain(|(n, _)| !fallback.headers.iter().any(|(f, _)| f == n));
+    headers.extend(fallback.headers.iter().cloned());
+    headers.push((aggregate::FALLBACK_HEADER.to_string(), name.to_string()));
+    let body = serde_json::to_vec(&fallback.body).unwrap_or_default();
+    (fallback.status, headers, Some(body))
 }
 
 fn is_unsafe(method: &str) -> bool {

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::platform;
-use crate::upstream::{self, target, Outbound};
+use crate::resilience::{self, ServiceRequest};
 use compose::{Compose, FieldRules};
 use template::PathTemplate;
 
@@ -31,6 +31,8 @@ pub const SUBREQUEST_BUDGET: usize = 50;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Response header naming the optional backends whose part is missing.
 pub const INCOMPLETE_HEADER: &str = "x-gateway-incomplete";
+/// Response header naming what was answered from a configured fallback.
+pub const FALLBACK_HEADER: &str = "x-gateway-fallback";
 
 /// A route's `aggregate` section.
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct Backend {
     /// The call's own deadline (default: the service's `timeout_ms`).
     pub timeout_ms: Option<u64>,
     pub fields: FieldRules,
+    /// Body used in place of this backend's when it fails (marked in `X-Gateway-Fallback`).
+    pub fallback: Option<Value>,
     /// Indexes of the backends this one needs a field of.
     pub depends_on: Vec<usize>,
 }
@@ -105,6 +109,8 @@ pub struct Composed {
     pub status: u16,
     pub body: Vec<u8>,
     pub incomplete: Vec<String>,
+    /// Backends whose part is their fallback.
+    pub fallbacks: Vec<String>,
 }
 
 /// What a fan-out needs from the request.
@@ -242,7 +248,8 @@ pub async fn run(
 }
 
 /// One backend call with its deadline: the smaller of its own timeout and what is left of the
-/// route's. The body is read within the same deadline and must be JSON (or empty).
+/// route's, with the service's retries and circuit breaking. The body is read within the same
+/// deadline and must be JSON (or empty).
 async fn call(
     index: usize,
     service: &Service,
@@ -252,57 +259,49 @@ async fn call(
     deadline_ms: f64,
 ) -> (usize, Report) {
     let started = platform::now_ms();
-    let left = (deadline_ms - started).max(0.0) as u64;
-    let timeout = timeout_ms.min(left);
+    let deadline = deadline_ms.min(started + timeout_ms as f64);
     let failed = |status: Option<u16>, cause: String, timed_out: Option<u64>| Outcome::Failed {
         status,
         cause,
         timed_out,
     };
-    let outcome = match target::pick(&service.upstreams, platform::random_u32()) {
-        None => failed(None, "the service has no upstreams".into(), None),
-        Some(_) if timeout == 0 => failed(None, "no time left".into(), Some(0)),
-        Some(origin) => {
-            let (path, query) = match path.split_once('?') {
-                Some((p, q)) => (p.to_string(), Some(q.to_string())),
-                None => (path, None),
-            };
-            let outbound = Outbound {
-                service: service.name.clone(),
-                method: "GET".into(),
-                url: target::upstream_url(origin, &path, query.as_deref()),
-                headers: headers.to_vec(),
-                timeout_ms: timeout,
-            };
-            match upstream::send(&outbound, None).await {
-                Err(GatewayError::UpstreamTimeout { .. }) => failed(
-                    None,
-                    format!("no answer within {timeout} ms"),
-                    Some(timeout),
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (path, None),
+    };
+    let request = ServiceRequest {
+        service,
+        method: "GET",
+        path: &path,
+        query: query.as_deref(),
+        headers,
+        deadline_ms: deadline,
+        sticky_key: None,
+    };
+    let budget = (deadline - started).max(0.0) as u64;
+    let outcome = match resilience::call(&request, None).await {
+        Err(GatewayError::UpstreamTimeout { .. }) => {
+            failed(None, format!("no answer within {budget} ms"), Some(budget))
+        }
+        Err(error) => failed(None, error.to_string(), None),
+        Ok(mut response) => {
+            let status = response.status_code();
+            let left = (deadline - platform::now_ms()).max(0.0) as u64;
+            match platform::with_deadline(response.bytes(), left).await {
+                None => failed(
+                    Some(status),
+                    "the body did not arrive in time".into(),
+                    Some(budget),
                 ),
-                Err(error) => failed(None, error.to_string(), None),
-                Ok(mut response) => {
-                    let status = response.status_code();
-                    let left = (deadline_ms - platform::now_ms()).max(0.0) as u64;
-                    match platform::with_deadline(response.bytes(), left.min(timeout)).await {
-                        None => failed(
-                            Some(status),
-                            "the body did not arrive in time".into(),
-                            Some(timeout),
-                        ),
-                        Some(Err(e)) => {
-                            failed(Some(status), format!("reading the body: {e}"), None)
-                        }
-                        Some(Ok(bytes)) if bytes.is_empty() => Outcome::Done {
-                            status,
-                            body: Value::Null,
-                        },
-                        Some(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
-                            Ok(body) => Outcome::Done { status, body },
-                            Err(_) => failed(Some(status), "the body is not JSON".into(), None),
-                        },
-                    }
-                }
+                Some(Err(e)) => failed(Some(status), format!("reading the body: {e}"), None),
+                Some(Ok(bytes)) if bytes.is_empty() => Outcome::Done {
+                    status,
+                    body: Value::Null,
+                },
+                Some(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(body) => Outcome::Done { status, body },
+                    Err(_) => failed(Some(status), "the body is not JSON".into(), None),
+                },
             }
         }
     };
@@ -322,7 +321,25 @@ fn compose_reports(aggregate: &Aggregate, reports: Vec<Report>) -> Result<Compos
     let mut incomplete = Vec::new();
     let mut summary = Map::new();
     let mut status = 200;
+    let mut fallbacks = Vec::new();
     for (backend, report) in aggregate.backends.iter().zip(reports) {
+        let failed = match &report.outcome {
+            Outcome::Done { status: s, .. } => !single && !(200..300).contains(s),
+            Outcome::Failed { .. } => true,
+        };
+        if let (true, Some(body)) = (failed, &backend.fallback) {
+            let cause = match &report.outcome {
+                Outcome::Done { status: s, .. } => format!("answered {s}"),
+                Outcome::Failed { cause, .. } => cause.clone(),
+            };
+            fallbacks.push(backend.name.clone());
+            parts.push((backend.name.clone(), body.clone()));
+            summary.insert(
+                backend.name.clone(),
+                json!({ "ok": false, "fallback": true, "ms": report.ms.round() as u64, "error": cause }),
+            );
+            continue;
+        }
         let (ok, code, cause) = match report.outcome {
             // A single backend's status is the response's, whatever it is.
             Outcome::Done { status: s, body } if single || (200..300).contains(&s) => {
@@ -382,6 +399,7 @@ fn compose_reports(aggregate: &Aggregate, reports: Vec<Report>) -> Result<Compos
         status,
         body: serde_json::to_vec(&body).unwrap_or_default(),
         incomplete,
+        fallbacks,
     })
 }
 
@@ -397,6 +415,7 @@ mod tests {
             required,
             timeout_ms: None,
             fields: FieldRules::default(),
+            fallback: None,
             depends_on: vec![],
         }
     }

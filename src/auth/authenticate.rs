@@ -112,16 +112,7 @@ pub fn token_from(headers: &[(String, String)], cookie: Option<&str>) -> Option<
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_string())
     });
-    bearer.or_else(|| {
-        let name = cookie?;
-        headers
-            .iter()
-            .filter(|(n, _)| n == "cookie")
-            .flat_map(|(_, v)| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim().to_string())
-    })
+    bearer.or_else(|| crate::upstream::headers::cookie(headers, cookie?))
 }
 
 fn invalid(cause: impl Into<String>) -> GatewayError {

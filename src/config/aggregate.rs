@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use super::parse::{is_valid_name, name_rule};
 use super::reader::{
-    array, boolean, index_path, integer_in, key_path, string, strings, Errors, Object,
+    array, boolean, index_path, integer_in, key_path, string, string_map, strings, Errors, Object,
 };
+use super::resilience::parse_fallback;
 use crate::aggregate::compose::{Compose, FieldRules};
 use crate::aggregate::template::PathTemplate;
 use crate::aggregate::{
@@ -181,6 +182,10 @@ fn parse_backend(
         Some((v, p)) => parse_fields(v, &p, errors),
         None => Some(FieldRules::default()),
     };
+    let fallback = match object.optional("fallback") {
+        Some((v, p)) => parse_fallback(v, &p, errors).map(|f| Some(f.body)),
+        None => Some(None),
+    };
     object.finish(errors);
     let name = name?;
     let template = template?;
@@ -198,6 +203,7 @@ fn parse_backend(
         required: required?,
         timeout_ms: timeout_ms?,
         fields: fields?,
+        fallback: fallback?,
         depends_on: Vec::new(),
     })
 }
@@ -222,29 +228,19 @@ fn parse_fields(value: &Value, path: &str, errors: &mut Errors) -> Option<FieldR
     let allow = list(&mut object, "allow", errors);
     let deny = list(&mut object, "deny", errors);
     let rename = match object.optional("rename") {
-        Some((Value::Object(map), p)) => {
-            let mut pairs = Vec::new();
-            let mut ok = true;
-            for (from, to) in map {
-                match to {
-                    Value::String(to) if !to.is_empty() && !from.is_empty() => {
-                        pairs.push((from.clone(), to.clone()))
-                    }
-                    _ => {
-                        errors.push(
-                            &key_path(&p, from),
-                            "must map a field name to a non-empty new name",
-                        );
-                        ok = false;
-                    }
+        Some((v, p)) => string_map(
+            v,
+            &p,
+            "field names to new names",
+            |from, to| {
+                if from.is_empty() || to.is_empty() {
+                    Err("must map a field name to a non-empty new name".into())
+                } else {
+                    Ok((from.to_string(), to.to_string()))
                 }
-            }
-            ok.then_some(pairs)
-        }
-        Some((_, p)) => {
-            errors.push(&p, "expected an object mapping field names to new names");
-            None
-        }
+            },
+            errors,
+        ),
         None => Some(Vec::new()),
     };
     object.finish(errors);

@@ -11,6 +11,7 @@ pub mod model;
 pub mod parse;
 pub mod rate_limits;
 pub mod reader;
+pub mod resilience;
 
 use std::collections::BTreeMap;
 

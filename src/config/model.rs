@@ -6,6 +6,8 @@ use crate::aggregate::Aggregate;
 use crate::auth::{AuthSettings, RouteAuth};
 use crate::cache::CachePolicy;
 use crate::rate_limit::policy::Policy;
+use crate::resilience::breaker::BreakerSettings;
+use crate::resilience::retry::RetrySettings;
 use crate::routing::methods::MethodSet;
 use crate::routing::pattern::Template;
 
@@ -26,10 +28,26 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub name: String,
-    /// One or more base URLs; each request goes to one of them, chosen uniformly at random.
+    /// One or more base URLs; each request goes to one of them, chosen at random in proportion
+    /// to their weights (or by a sticky key).
     pub upstreams: Vec<Upstream>,
-    /// How long to wait for the origin's response headers before answering 504 (default 15 s).
+    /// How long one attempt waits for the origin's response headers (default 15 s).
     pub timeout_ms: u64,
+    /// Retries of failed idempotent requests (default: none).
+    pub retry: RetrySettings,
+    /// Circuit breaking per upstream (default: none).
+    pub breaker: Option<BreakerSettings>,
+    /// Keeps a client on one upstream (default: no stickiness).
+    pub sticky: Option<Sticky>,
+}
+
+/// What keeps a client on the same upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sticky {
+    /// The value of this request header (lower case).
+    Header(String),
+    /// The value of this cookie.
+    Cookie(String),
 }
 
 /// One base URL of a service, split so that paths can be appended without re-parsing.
@@ -39,6 +57,32 @@ pub struct Upstream {
     pub origin: String,
     /// The base URL's path without a trailing slash; empty for the root.
     pub base_path: String,
+    /// Share of the service's traffic, relative to the other upstreams (default 1; 0 drains).
+    pub weight: u32,
+}
+
+impl Upstream {
+    /// The base URL, which names the upstream for circuit breaking.
+    pub fn origin_url(&self) -> String {
+        format!("{}{}", self.origin, self.base_path)
+    }
+}
+
+/// A static answer used when a route's service or a backend fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+/// Sends requests to another service by a request header's value (API versions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// Lower-case header name, such as `x-api-version`.
+    pub header: String,
+    /// Header value → service name.
+    pub services: Vec<(String, String)>,
 }
 
 /// One route: which requests it takes and how they reach their service.
@@ -64,6 +108,13 @@ pub struct Route {
     pub auth: Option<RouteAuth>,
     /// How responses are cached; not at all when absent.
     pub cache: Option<CachePolicy>,
+    /// Deadline for the whole request to the service, retries included (default: the
+    /// service's `timeout_ms`).
+    pub timeout_ms: Option<u64>,
+    /// Answer used when the service fails or its circuit is open.
+    pub fallback: Option<Fallback>,
+    /// Version routing by request header.
+    pub versions: Option<Versions>,
 }
 
 /// Where a route's requests go.

@@ -10,6 +10,10 @@ use super::cache::parse_route_cache;
 use super::model::{Destination, GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
 use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
 use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
+use super::resilience::{
+    parse_breaker, parse_fallback, parse_retry, parse_sticky, parse_upstream_entry, parse_versions,
+};
+use crate::resilience::retry::RetrySettings;
 use crate::routing::methods::{MethodSet, KNOWN_METHODS};
 use crate::routing::pattern::{self, Template};
 use crate::upstream::headers::{is_hop_by_hop, is_managed, is_token, is_valid_value};
@@ -130,11 +134,26 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
         Some((value, path)) => integer_in(value, &path, 1, MAX_TIMEOUT_MS, errors),
         None => Some(DEFAULT_TIMEOUT_MS),
     };
+    let retry = match object.optional("retry") {
+        Some((value, path)) => parse_retry(value, &path, errors),
+        None => Some(RetrySettings::default()),
+    };
+    let breaker = match object.optional("circuit_breaker") {
+        Some((value, path)) => parse_breaker(value, &path, errors).map(Some),
+        None => Some(None),
+    };
+    let sticky = match object.optional("sticky") {
+        Some((value, path)) => parse_sticky(value, &path, errors).map(Some),
+        None => Some(None),
+    };
     object.finish(errors);
     Some(Service {
         name: name.to_string(),
         upstreams: upstreams?,
         timeout_ms: timeout_ms?,
+        retry: retry?,
+        breaker: breaker?,
+        sticky: sticky?,
     })
 }
 
@@ -150,15 +169,14 @@ fn parse_upstreams(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec
     let parsed: Vec<Option<Upstream>> = items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            let item_path = index_path(path, i);
-            let text = string(item, &item_path, errors)?;
-            parse_upstream_url(text)
-                .map_err(|message| errors.push(&item_path, message))
-                .ok()
-        })
+        .map(|(i, item)| parse_upstream_entry(item, &index_path(path, i), errors))
         .collect();
-    parsed.into_iter().collect()
+    let upstreams: Vec<Upstream> = parsed.into_iter().collect::<Option<_>>()?;
+    if upstreams.iter().all(|u| u.weight == 0) {
+        errors.push(path, "at least one upstream needs a weight above 0");
+        return None;
+    }
+    Some(upstreams)
 }
 
 /// Checks one upstream base URL: absolute http(s), a host, no credentials, query or fragment.
@@ -185,6 +203,7 @@ pub fn parse_upstream_url(text: &str) -> Result<Upstream, String> {
     Ok(Upstream {
         origin,
         base_path: url.path().trim_end_matches('/').to_string(),
+        weight: 1,
     })
 }
 
@@ -334,6 +353,18 @@ fn parse_route(
             None
         }
     };
+    let timeout_ms = match object.optional("timeout_ms") {
+        Some((value, path)) => integer_in(value, &path, 1, MAX_TIMEOUT_MS, errors).map(Some),
+        None => Some(None),
+    };
+    let fallback = match object.optional("fallback") {
+        Some((value, path)) => parse_fallback(value, &path, errors).map(Some),
+        None => Some(None),
+    };
+    let versions = match object.optional("versions") {
+        Some((value, path)) => parse_versions(value, &path, declared.services, errors).map(Some),
+        None => Some(None),
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -349,6 +380,9 @@ fn parse_route(
         rate_limits: rate_limits?,
         auth: auth?,
         cache: cache?,
+        timeout_ms: timeout_ms?,
+        fallback: fallback?,
+        versions: versions?,
     })
 }
 
@@ -553,7 +587,13 @@ fn check_aggregate_route(
     methods: Option<&MethodSet>,
     errors: &mut Errors,
 ) {
-    for key in ["upstream_path", "strip_prefix", "cache"] {
+    for key in [
+        "upstream_path",
+        "strip_prefix",
+        "cache",
+        "versions",
+        "timeout_ms",
+    ] {
         if route.get(key).is_some() {
             errors.push(&key_path(path, key), "does not apply to an aggregate route");
         }

@@ -157,6 +157,37 @@ pub fn strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<Str
     parsed.into_iter().collect()
 }
 
+/// Reads an object of string values, each checked by `accept(key, value)` (which returns the
+/// pair to keep, or why it is refused). `expected` describes the object in errors.
+pub fn string_map(
+    value: &Value,
+    path: &str,
+    expected: &str,
+    accept: impl Fn(&str, &str) -> Result<(String, String), String>,
+    errors: &mut Errors,
+) -> Option<Vec<(String, String)>> {
+    let Value::Object(map) = value else {
+        errors.push(path, format!("expected an object mapping {expected}"));
+        return None;
+    };
+    let mut pairs = Vec::new();
+    let mut ok = true;
+    for (key, item) in map {
+        let checked = match item {
+            Value::String(text) => accept(key, text),
+            other => Err(format!("expected a string, found {}", kind(other))),
+        };
+        match checked {
+            Ok(pair) => pairs.push(pair),
+            Err(message) => {
+                errors.push(&key_path(path, key), message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(pairs)
+}
+
 /// Reads a boolean, or records that the value is not one.
 pub fn boolean(value: &Value, path: &str, errors: &mut Errors) -> Option<bool> {
     match value {

@@ -4,6 +4,18 @@ use super::*;
 use crate::config::model::Rewrite;
 use crate::error::GatewayError;
 
+/// Every error of compiling `text`, one per line (empty when it is valid).
+fn error_lines(text: &str) -> String {
+    match compile(text) {
+        Ok(_) => String::new(),
+        Err(errors) => errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
 fn valid() -> serde_json::Value {
     json!({
         "version": 1,
@@ -423,14 +435,7 @@ mod aggregate {
     }
 
     fn errors(route: Value) -> String {
-        match compile(&document(route)) {
-            Ok(_) => String::new(),
-            Err(errors) => errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
+        super::error_lines(&document(route))
     }
 
     #[test]
@@ -519,5 +524,91 @@ mod aggregate {
             found.contains("exceed the 50 subrequests a request may make"),
             "{found}"
         );
+    }
+}
+
+mod resilience {
+    use super::super::compile;
+    use crate::config::model::Sticky;
+    use serde_json::{json, Value};
+
+    fn document(service: Value, route_extra: Value) -> String {
+        let mut route = json!({"name": "r", "path": "/r", "service": "s"});
+        if let (Value::Object(route), Value::Object(extra)) = (&mut route, route_extra) {
+            route.extend(extra);
+        }
+        json!({"version": 1, "services": {"s": service, "s2": {"upstreams": ["http://127.0.0.1:7"]}}, "routes": [route]})
+            .to_string()
+    }
+
+    fn errors(service: Value, route_extra: Value) -> String {
+        super::error_lines(&document(service, route_extra))
+    }
+
+    #[test]
+    fn weights_retries_breakers_stickiness_fallbacks_and_versions_compile() {
+        let gateway = compile(&document(
+            json!({
+                "upstreams": ["http://127.0.0.1:1", {"url": "http://127.0.0.1:2/v2", "weight": 9}],
+                "retry": {"attempts": 2, "backoff_ms": 10, "statuses": [503]},
+                "circuit_breaker": {"failure_threshold": 3, "open_seconds": 5},
+                "sticky": {"cookie": "sid"}
+            }),
+            json!({"timeout_ms": 900, "fallback": {"status": 503, "headers": {"Retry-After": "5"}, "body": {"items": []}},
+                   "versions": {"header": "X-API-Version", "services": {"2": "s2"}}}),
+        ))
+        .expect("valid");
+        let service = &gateway.services["s"];
+        assert_eq!(
+            service
+                .upstreams
+                .iter()
+                .map(|u| u.weight)
+                .collect::<Vec<_>>(),
+            vec![1, 9]
+        );
+        assert_eq!(service.upstreams[1].origin_url(), "http://127.0.0.1:2/v2");
+        assert_eq!(
+            (service.retry.attempts, service.retry.statuses.clone()),
+            (2, vec![503])
+        );
+        assert_eq!(
+            service.breaker.map(|b| (b.failure_threshold, b.open_ms)),
+            Some((3, 5000))
+        );
+        assert_eq!(service.sticky, Some(Sticky::Cookie("sid".into())));
+        let route = &gateway.routes.routes()[0];
+        assert_eq!(route.timeout_ms, Some(900));
+        let fallback = route.fallback.clone().expect("fallback");
+        assert_eq!(
+            (fallback.status, fallback.headers),
+            (503, vec![("retry-after".into(), "5".into())])
+        );
+        let versions = route.versions.clone().expect("versions");
+        assert_eq!(
+            (versions.header.as_str(), versions.services),
+            ("x-api-version", vec![("2".into(), "s2".into())])
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_their_paths() {
+        let found = errors(
+            json!({"upstreams": [{"url": "http://127.0.0.1:1", "weight": 0}], "retry": {"attempts": 9, "statuses": [404]},
+                   "circuit_breaker": {"failure_threshold": 0}, "sticky": {"header": "a", "cookie": "b"}}),
+            json!({"fallback": {"status": 99, "bodyy": 1}, "versions": {"header": "v", "services": {"1": "nope"}}}),
+        );
+        for expected in [
+            "$.services.s.upstreams: at least one upstream needs a weight above 0",
+            "$.services.s.retry.attempts: 9 is out of range",
+            "$.services.s.retry.statuses[0]: 404 is out of range",
+            "$.services.s.circuit_breaker.failure_threshold: 0 is out of range",
+            "$.services.s.sticky: name exactly one of 'header' and 'cookie'",
+            "$.routes[0].fallback.status: 99 is out of range",
+            "$.routes[0].fallback.bodyy: unknown key",
+            "$.routes[0].versions.services.1: 'nope' is not a service defined",
+        ] {
+            assert!(found.contains(expected), "{expected} in\n{found}");
+        }
     }
 }

@@ -150,6 +150,17 @@ pub fn for_client(
     out
 }
 
+/// The value of the cookie `name` from the request's `Cookie` fields.
+pub fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
 /// The first value of a header, by lower-case name.
 pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
     headers

@@ -6,10 +6,33 @@ use crate::routing::Matched;
 /// Picks one of a service's upstreams from a random number: uniform, stateless, so every isolate
 /// spreads load the same way without coordination.
 pub fn pick(upstreams: &[Upstream], random: u32) -> Option<&Upstream> {
-    if upstreams.is_empty() {
+    choose(upstreams, |_| true, random)
+}
+
+/// Picks among the `eligible` upstreams in proportion to their weights, by `point` (random, or
+/// a sticky key's hash, so the same key keeps its upstream while the weights stay). Upstreams
+/// of weight 0 are never chosen (drained); `None` when no eligible one has weight.
+pub fn choose(
+    upstreams: &[Upstream],
+    eligible: impl Fn(&Upstream) -> bool,
+    point: u32,
+) -> Option<&Upstream> {
+    let candidates: Vec<&Upstream> = upstreams
+        .iter()
+        .filter(|u| u.weight > 0 && eligible(u))
+        .collect();
+    let total: u64 = candidates.iter().map(|u| u64::from(u.weight)).sum();
+    if total == 0 {
         return None;
     }
-    upstreams.get(random as usize % upstreams.len())
+    let mut at = u64::from(point) % total;
+    for upstream in candidates {
+        if at < u64::from(upstream.weight) {
+            return Some(upstream);
+        }
+        at -= u64::from(upstream.weight);
+    }
+    None
 }
 
 /// The path sent upstream for `request_path` (raw, percent-encoded) under the route's rewrite.
@@ -69,6 +92,38 @@ mod tests {
             .resolve("GET", "h", request_path)
             .expect("match");
         upstream_path(matched.route, &matched, request_path)
+    }
+
+    fn upstream(origin: &str, weight: u32) -> Upstream {
+        Upstream {
+            origin: origin.into(),
+            base_path: String::new(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn choices_follow_weights_skip_drained_and_ineligible_upstreams() {
+        let ups = [upstream("a", 90), upstream("b", 10), upstream("c", 0)];
+        let mut counts = std::collections::HashMap::new();
+        for point in 0..1000u32 {
+            let chosen = choose(&ups, |_| true, point).expect("one");
+            *counts.entry(chosen.origin.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(counts.get("a"), Some(&900));
+        assert_eq!(counts.get("b"), Some(&100));
+        assert_eq!(counts.get("c"), None, "weight 0 drains");
+        assert_eq!(
+            choose(&ups, |u| u.origin != "a", 5).map(|u| u.origin.as_str()),
+            Some("b")
+        );
+        assert!(choose(&ups, |u| u.origin == "c", 5).is_none());
+        assert!(choose(&[], |_| true, 5).is_none());
+        assert_eq!(
+            choose(&ups, |_| true, 7),
+            choose(&ups, |_| true, 7),
+            "the same point, the same upstream"
+        );
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! Calling a service's upstreams resiliently: weighted (optionally sticky) choice among the
+//! upstreams whose circuit is not open, retries with backoff within the request's deadline and
+//! the service's retry budget, and circuit breaking per upstream.
+
+pub mod breaker;
+pub mod retry;
+
+use worker::wasm_bindgen::JsValue;
+use worker::Response;
+
+use crate::config::model::Service;
+use crate::error::GatewayError;
+use crate::platform;
+use crate::upstream::{self, target, Outbound};
+
+/// One request to a service, before an upstream is chosen.
+#[derive(Debug, Clone)]
+pub struct ServiceRequest<'a> {
+    pub service: &'a Service,
+    pub method: &'a str,
+    /// Path below the upstream's base path, and the query without `?`.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a [(String, String)],
+    /// No attempt starts or runs past this platform time.
+    pub deadline_ms: f64,
+    /// Requests with the same key go to the same upstream while the weights stay the same.
+    pub sticky_key: Option<&'a str>,
+}
+
+/// Sends the request to one of the service's upstreams, retrying where the service allows it.
+/// Every attempt's outcome feeds the upstream's circuit breaker.
+pub async fn call(
+    request: &ServiceRequest<'_>,
+    mut body: Option<JsValue>,
+) -> Result<Response, GatewayError> {
+    let service = request.service;
+    let retry_allowed =
+        service.retry.attempts > 0 && body.is_none() && retry::is_idempotent(request.method);
+    if service.retry.attempts > 0 {
+        retry::record_request(&service.name, platform::now_ms());
+    }
+    let point = request.sticky_key.map(sticky_point);
+    let mut attempt = 0;
+    loop {
+        let now = platform::now_ms();
+        let left = request.deadline_ms - now;
+        if left < 1.0 {
+            return Err(GatewayError::UpstreamTimeout {
+                service: service.name.clone(),
+                timeout_ms: service.timeout_ms,
+            });
+        }
+        let chosen = target::choose(
+            &service.upstreams,
+            |u| {
+                service
+                    .breaker
+                    .is_none_or(|settings| breaker::available(&u.origin_url(), settings, now))
+            },
+            point.unwrap_or_else(platform::random_u32),
+        );
+        let Some(upstream) = chosen else {
+            return Err(GatewayError::CircuitOpen {
+                service: service.name.clone(),
+            });
+        };
+        let key = upstream.origin_url();
+        if service
+            .breaker
+            .is_some_and(|settings| !breaker::admit(&key, settings, now))
+        {
+            return Err(GatewayError::CircuitOpen {
+                service: service.name.clone(),
+            });
+        }
+        let outbound = Outbound {
+            service: service.name.clone(),
+            method: request.method.to_string(),
+            url: target::upstream_url(upstream, request.path, request.query),
+            headers: request.headers.to_vec(),
+            timeout_ms: service.timeout_ms.min(left as u64),
+        };
+        let result = upstream::send(&outbound, body.take()).await;
+        let finished = platform::now_ms();
+        if let Some(settings) = service.breaker {
+            let success = match &result {
+                Ok(response) => response.status_code() < 500,
+                Err(_) => false,
+            };
+            breaker::record(&key, success, settings, finished);
+        }
+        let retryable = match &result {
+            Ok(response) => service.retry.statuses.contains(&response.status_code()),
+            Err(GatewayError::UpstreamUnreachable { .. }) => true,
+            Err(_) => false,
+        };
+        if !retry_allowed || !retryable || attempt >= service.retry.attempts {
+            return result;
+        }
+        let wait = retry::backoff_ms(&service.retry, attempt, platform::random_u32());
+        if finished + wait as f64 >= request.deadline_ms
+            || !retry::try_retry(&service.name, service.retry.budget_percent, finished)
+        {
+            return result;
+        }
+        if wait > 0 {
+            worker::Delay::from(std::time::Duration::from_millis(wait)).await;
+        }
+        attempt += 1;
+    }
+}
+
+/// A stable point in [0, 2^32) for a sticky key (FNV-1a), so the same key picks the same upstream.
+fn sticky_point(key: &str) -> u32 {
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    // Spread the low bits, which a modulo by a small total weight would otherwise use alone.
+    hash ^ (hash >> 16)
+}
