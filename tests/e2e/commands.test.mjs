@@ -112,8 +112,17 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         ...base(),
         routes: [{ name: "v", path: "/v/{id}", methods: ["GET"], aggregate: { compose: "merge", timeout_ms: 500, report: true, backends: [
           { name: "a", service: "s", path: "/a/{id}?q={query.q}", required: true, timeout_ms: 100, fields: { allow: ["x.y"], deny: ["z"], rename: { x: "w" } } },
-          { name: "b", service: "s", path: "/b/{a.x.y}", required: false },
+          { name: "b", service: "s", path: "/b/{a.x.y}", required: false, fallback: { body: { none: true } } },
         ] } }],
+      },
+      {
+        ...base(),
+        services: {
+          s: { upstreams: ["http://127.0.0.1:9", { url: "http://127.0.0.1:8/x", weight: 0 }], retry: { attempts: 2, backoff_ms: 10, max_backoff_ms: 100, statuses: [503], budget_percent: 10 },
+               circuit_breaker: { failure_threshold: 3, open_seconds: 10 }, sticky: { cookie: "sid" } },
+          t: { upstreams: ["http://127.0.0.1:7"] },
+        },
+        routes: [{ name: "r", path: "/r", service: "s", timeout_ms: 500, fallback: { status: 503, headers: { "retry-after": "5" }, body: [] }, versions: { header: "x-api-version", services: { 2: "t" } } }],
       },
     ],
     invalid: [
@@ -147,6 +156,10 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), routes: [{ name: "r", path: "/r", aggregate: { compose: "zip", backends: [{ name: "a", service: "s", path: "/a" }] } }] },
       { ...base(), routes: [{ name: "r", path: "/r", strip_prefix: "/r", aggregate: { backends: [{ name: "a", service: "s", path: "/a" }] } }] },
       { ...base(), routes: [{ name: "r", path: "/r", aggregate: { backends: [{ name: "a", service: "s", path: "a", retries: 2 }] } }] },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], retry: { attempts: 9 } } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], sticky: { header: "a", cookie: "b" } } } },
+      { ...base(), services: { s: { upstreams: [{ url: "http://127.0.0.1:9", weight: -1 }] } } },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", fallback: { status: 99 } }] },
     ],
   };
   const files = [];
