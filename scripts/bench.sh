@@ -2,7 +2,9 @@
 # `npm run bench`: release builds of the gateway and of a minimal pass-through Worker, then the
 # side-by-side figures (loopback only, bounded in time) written to bench/results/*.json:
 #   bench/perf.mjs     throughput and latency under wrk: gateway vs pass-through vs nginx
-#   bench/gateway.mjs  sequential latency, rate-limit cost, denied bursts, JWT per algorithm
+#   bench/gateway.mjs  sequential latency, rate-limit cost, cache hit, aggregation, denied
+#                      bursts, JWT per algorithm
+#   benches/stages.rs  the pure stages timed on the host (cargo bench)
 # `--smoke` runs both on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--smoke" ]]; then
@@ -23,3 +25,5 @@ build_passthrough
 mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/perf.json"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"
+step "Pure stages on the host (cargo bench --bench stages)"
+cargo bench --quiet --bench stages
