@@ -1,6 +1,6 @@
 //! A route's `aggregate` section: the backends it fans out to and how their answers compose.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ pub fn parse_aggregate(
     path: &str,
     params: &[&str],
     services: &BTreeSet<String>,
+    calls: &BTreeMap<String, usize>,
     other_subrequests: usize,
     errors: &mut Errors,
 ) -> Option<Aggregate> {
@@ -48,9 +49,9 @@ pub fn parse_aggregate(
         Some((v, p)) => boolean(v, &p, errors),
         None => Some(false),
     };
-    let backends = object
-        .required("backends", errors)
-        .and_then(|(v, p)| parse_backends(v, &p, params, services, other_subrequests, errors));
+    let backends = object.required("backends", errors).and_then(|(v, p)| {
+        parse_backends(v, &p, params, services, calls, other_subrequests, errors)
+    });
     object.finish(errors);
     Some(Aggregate {
         compose: compose?,
@@ -65,6 +66,7 @@ fn parse_backends(
     path: &str,
     params: &[&str],
     services: &BTreeSet<String>,
+    calls: &BTreeMap<String, usize>,
     other_subrequests: usize,
     errors: &mut Errors,
 ) -> Option<Vec<Backend>> {
@@ -73,12 +75,17 @@ fn parse_backends(
         errors.push(path, "must list at least one backend");
         return None;
     }
-    if items.len() + other_subrequests > SUBREQUEST_BUDGET {
+    // Worst case: every backend makes all of its service's attempts.
+    let backend_calls: usize = items
+        .iter()
+        .filter_map(|item| item.get("service").and_then(Value::as_str))
+        .map(|service| calls.get(service).copied().unwrap_or(1))
+        .sum();
+    if backend_calls + other_subrequests > SUBREQUEST_BUDGET {
         errors.push(
             path,
             format!(
-                "{} backends plus {other_subrequests} other subrequests exceed the {SUBREQUEST_BUDGET} subrequests a request may make",
-                items.len()
+                "{backend_calls} backend calls (retries included) plus {other_subrequests} other subrequests exceed the {SUBREQUEST_BUDGET} subrequests a request may make"
             ),
         );
     }

@@ -75,8 +75,14 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
         .map(|(value, path)| parse_settings(value, &path, errors))
         .unwrap_or_default();
     let declared_issuers: BTreeSet<String> = root_issuer_names(document).unwrap_or_default();
+    // Worst-case calls per request to each service (its retries included), for the budget.
+    let calls: BTreeMap<String, usize> = services
+        .iter()
+        .map(|(name, service)| (name.clone(), 1 + service.retry.attempts as usize))
+        .collect();
     let declared = Declared {
         services: &declared,
+        calls: &calls,
         policies: &declared_policies,
         issuers: &declared_issuers,
     };
@@ -103,6 +109,8 @@ fn root_issuer_names(document: &Value) -> Option<BTreeSet<String>> {
 /// Names a route may refer to, declared elsewhere in the document.
 struct Declared<'a> {
     services: &'a BTreeSet<String>,
+    /// Service name → subrequests one call may make (1 + retries).
+    calls: &'a BTreeMap<String, usize>,
     policies: &'a BTreeSet<String>,
     issuers: &'a BTreeSet<String>,
 }
@@ -326,6 +334,7 @@ fn parse_route(
             &path,
             &params,
             declared.services,
+            declared.calls,
             other_subrequests,
             errors,
         )

@@ -521,7 +521,22 @@ mod aggregate {
             .collect();
         let found = errors(json!({"name": "v", "path": "/v", "aggregate": {"backends": backends}}));
         assert!(
-            found.contains("exceed the 50 subrequests a request may make"),
+            found.contains(
+                "51 backend calls (retries included) plus 0 other subrequests exceed the 50"
+            ),
+            "{found}"
+        );
+        let backends: Vec<Value> = (0..11)
+            .map(|i| json!({"name": format!("b{i}"), "service": "users", "path": "/x"}))
+            .collect();
+        let retrying = json!({
+            "version": 1,
+            "services": {"users": {"upstreams": ["http://127.0.0.1:8"], "retry": {"attempts": 4}}},
+            "routes": [{"name": "v", "path": "/v", "aggregate": {"backends": backends}}]
+        });
+        let found = super::error_lines(&retrying.to_string());
+        assert!(
+            found.contains("55 backend calls (retries included)"),
             "{found}"
         );
     }
