@@ -31,6 +31,8 @@ pub struct RequestContext {
     pub rate_limit_calls: u32,
     /// The `X-Cache` value on cached routes.
     pub cache: Option<&'static str>,
+    /// CORS response headers for an allowed cross-origin request (errors carry them too).
+    pub cors_headers: Vec<(String, String)>,
     /// The status returned to the client.
     pub status: u16,
     /// The error that ended the request, if one did: its stable code and full cause.
@@ -56,6 +58,7 @@ impl RequestContext {
             rate_limit_headers: Vec::new(),
             rate_limit_calls: 0,
             cache: None,
+            cors_headers: Vec::new(),
             status: 0,
             error: None,
         }

@@ -57,6 +57,10 @@ pub enum GatewayError {
     BackendFailed { backend: String, cause: String },
     /// A required backend of an aggregate route ran out of time; its call was aborted.
     BackendTimeout { backend: String, timeout_ms: u64 },
+    /// The client's address is not allowed on this route.
+    IpDenied,
+    /// A cross-origin request or preflight the route's CORS policy does not allow.
+    CorsRefused { reason: String },
     /// Every upstream of the service has an open circuit: failing fast.
     CircuitOpen { service: String },
     /// The client sent `Cache-Control: only-if-cached` and nothing usable is stored.
@@ -112,6 +116,8 @@ impl GatewayError {
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
             Self::NotCached => "not-cached",
             Self::CircuitOpen { .. } => "circuit-open",
+            Self::IpDenied => "ip-denied",
+            Self::CorsRefused { .. } => "cors-refused",
             Self::BackendFailed { .. } => "backend-failed",
             Self::BackendTimeout { .. } => "backend-timeout",
             Self::AdminUnauthorized => "admin-unauthorized",
@@ -132,6 +138,8 @@ impl GatewayError {
             | Self::InsufficientScope { .. }
             | Self::AdminUnauthorized
             | Self::NotCached
+            | Self::IpDenied
+            | Self::CorsRefused { .. }
             | Self::AdminInvalid { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
@@ -154,7 +162,7 @@ impl GatewayError {
                 400
             }
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
-            Self::InsufficientScope { .. } => 403,
+            Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => 403,
             Self::RateLimited { .. } => 429,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
@@ -174,7 +182,9 @@ impl GatewayError {
                 "Bad Request"
             }
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => "Unauthorized",
-            Self::InsufficientScope { .. } => "Forbidden",
+            Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => {
+                "Forbidden"
+            }
             Self::RateLimited { .. } => "Too Many Requests",
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
@@ -228,6 +238,8 @@ impl GatewayError {
                 backend,
                 timeout_ms,
             } => format!("The required backend '{backend}' did not answer within {timeout_ms} ms."),
+            Self::IpDenied => "Requests from this address are not allowed on this route.".into(),
+            Self::CorsRefused { reason } => format!("Cross-origin request refused: {reason}."),
             Self::CircuitOpen { service } => {
                 format!("The upstream service '{service}' is failing; requests are refused for a while.")
             }

@@ -18,6 +18,7 @@ pub mod platform;
 pub mod rate_limit;
 pub mod resilience;
 pub mod routing;
+pub mod security;
 pub mod upstream;
 
 use worker::{event, Context, Env, Request, Response};
@@ -56,7 +57,11 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
         Ok(response) => response,
         Err(error) => {
             ctx.record_error(&error);
-            render_problem(&error, &ctx.request_id)?
+            let response = render_problem(&error, &ctx.request_id)?;
+            for (name, value) in &ctx.cors_headers {
+                response.headers().append(name, value)?;
+            }
+            response
         }
     };
     ctx.status = response.status_code();

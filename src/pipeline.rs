@@ -13,6 +13,8 @@
 //!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
+//!  edge security ───── address denied, origin refused ────▶ 403 (CORS preflight ▶ 204)
+//!    │
 //!  authenticate ────── no / bad credentials, missing scope ─▶ 401 / 403 (503 if keys unknowable)
 //!    │
 //!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
@@ -85,10 +87,57 @@ pub async fn run(
         return admin::handle(env, &gateway, req, &ctx.method, rest, &url, &headers).await;
     }
 
-    // Route: everything after this point knows which route and service it serves.
-    let matched = gateway.routes.resolve(&ctx.method, &ctx.host, path)?;
+    // Route: everything after this point knows which route and service it serves. A CORS
+    // preflight is routed by the method it asks about.
+    let preflight_method = match (ctx.method.as_str(), headers::header(&headers, "origin")) {
+        ("OPTIONS", Some(_)) => headers::header(&headers, "access-control-request-method"),
+        _ => None,
+    };
+    let matched = match preflight_method {
+        Some(asked) => {
+            // A method the path does not take is still the CORS policy's to refuse.
+            let candidate = match gateway.routes.resolve(asked.trim(), &ctx.host, path) {
+                Ok(m) => Some(m),
+                Err(GatewayError::MethodNotAllowed { allow }) => allow
+                    .first()
+                    .and_then(|m| gateway.routes.resolve(m, &ctx.host, path).ok()),
+                Err(_) => None,
+            };
+            match candidate {
+                Some(m) if m.route.security.cors.is_some() => m,
+                _ => gateway.routes.resolve(&ctx.method, &ctx.host, path)?,
+            }
+        }
+        None => gateway.routes.resolve(&ctx.method, &ctx.host, path)?,
+    };
     let route = matched.route;
     ctx.route = Some(route.name.clone());
+
+    // Edge security: before authentication, so a refused address or origin costs nothing
+    // more, and preflights (which carry no credentials) are answered here.
+    if let Some(ip) = &route.security.ip {
+        if !ip.admits(headers::header(&headers, "cf-connecting-ip")) {
+            return Err(GatewayError::IpDenied);
+        }
+    }
+    if let (Some(cors), Some(origin)) = (&route.security.cors, headers::header(&headers, "origin"))
+    {
+        if let Some(asked) = preflight_method {
+            let methods: Vec<&str> = route.methods.names().collect();
+            let requested = headers::header(&headers, "access-control-request-headers");
+            let mut answer = cors
+                .preflight(origin, asked.trim(), requested, &methods)
+                .map_err(|reason| GatewayError::CorsRefused { reason })?;
+            answer.push(("x-request-id".to_string(), ctx.request_id.clone()));
+            return upstream::respond(204, &answer, None);
+        }
+        if !cors.allows_origin(origin) {
+            return Err(GatewayError::CorsRefused {
+                reason: format!("origin '{origin}' is not allowed"),
+            });
+        }
+        ctx.cors_headers = cors.response_headers(origin);
+    }
 
     // Authenticate before rate limiting: who is asking decides the limit and the plan.
     let principal = match &route.auth {
@@ -385,6 +434,11 @@ fn client_headers(
     );
     if let Some(status) = ctx.cache {
         out.push(("x-cache".to_string(), status.to_string()));
+    }
+    if !ctx.cors_headers.is_empty() {
+        // The gateway's CORS answer replaces whatever the origin said about it.
+        out.retain(|(name, _)| !name.starts_with("access-control-"));
+        out.extend(ctx.cors_headers.iter().cloned());
     }
     out
 }

@@ -12,6 +12,7 @@ pub mod parse;
 pub mod rate_limits;
 pub mod reader;
 pub mod resilience;
+pub mod security;
 
 use std::collections::BTreeMap;
 

@@ -10,6 +10,7 @@ use crate::resilience::breaker::BreakerSettings;
 use crate::resilience::retry::RetrySettings;
 use crate::routing::methods::MethodSet;
 use crate::routing::pattern::Template;
+use crate::security::SecurityPolicy;
 
 /// A whole route document after validation.
 #[derive(Debug, Clone)]
@@ -115,6 +116,8 @@ pub struct Route {
     pub fallback: Option<Fallback>,
     /// Version routing by request header.
     pub versions: Option<Versions>,
+    /// CORS and IP rules: the route's own, or the document's.
+    pub security: SecurityPolicy,
 }
 
 /// Where a route's requests go.

@@ -13,9 +13,11 @@ use super::reader::{array, index_path, integer_in, key_path, string, Errors, Obj
 use super::resilience::{
     parse_breaker, parse_fallback, parse_retry, parse_sticky, parse_upstream_entry, parse_versions,
 };
+use super::security::parse_security;
 use crate::resilience::retry::RetrySettings;
 use crate::routing::methods::{MethodSet, KNOWN_METHODS};
 use crate::routing::pattern::{self, Template};
+use crate::security::SecurityPolicy;
 use crate::upstream::headers::{is_hop_by_hop, is_managed, is_token, is_valid_value};
 
 /// The only document format version this gateway reads.
@@ -80,7 +82,12 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
         .iter()
         .map(|(name, service)| (name.clone(), 1 + service.retry.attempts as usize))
         .collect();
+    let security = root
+        .optional("security")
+        .and_then(|(value, path)| parse_security(value, &path, &SecurityPolicy::default(), errors))
+        .unwrap_or_default();
     let declared = Declared {
+        security: &security,
         services: &declared,
         calls: &calls,
         policies: &declared_policies,
@@ -108,6 +115,8 @@ fn root_issuer_names(document: &Value) -> Option<BTreeSet<String>> {
 
 /// Names a route may refer to, declared elsewhere in the document.
 struct Declared<'a> {
+    /// The document's `security`, which routes inherit.
+    security: &'a SecurityPolicy,
     services: &'a BTreeSet<String>,
     /// Service name → subrequests one call may make (1 + retries).
     calls: &'a BTreeMap<String, usize>,
@@ -366,6 +375,10 @@ fn parse_route(
         Some((value, path)) => integer_in(value, &path, 1, MAX_TIMEOUT_MS, errors).map(Some),
         None => Some(None),
     };
+    let security = match object.optional("security") {
+        Some((value, path)) => parse_security(value, &path, declared.security, errors),
+        None => Some(declared.security.clone()),
+    };
     let fallback = match object.optional("fallback") {
         Some((value, path)) => parse_fallback(value, &path, errors).map(Some),
         None => Some(None),
@@ -392,6 +405,7 @@ fn parse_route(
         timeout_ms: timeout_ms?,
         fallback: fallback?,
         versions: versions?,
+        security: security?,
     })
 }
 

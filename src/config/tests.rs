@@ -627,3 +627,62 @@ mod resilience {
         }
     }
 }
+
+mod security {
+    use serde_json::json;
+
+    #[test]
+    fn routes_inherit_the_documents_policies_and_may_replace_them() {
+        let text = json!({
+            "version": 1,
+            "services": {"s": {"upstreams": ["http://127.0.0.1:9"]}},
+            "security": {"cors": {"allow_origins": ["https://app.example.com"]}, "ip": {"deny": ["192.0.2.0/24"]}},
+            "routes": [
+                {"name": "a", "path": "/a", "service": "s"},
+                {"name": "b", "path": "/b", "service": "s", "security": {"ip": {"allow": ["10.0.0.0/8", "2001:db8::/32"]}}}
+            ]
+        })
+        .to_string();
+        let gateway = super::super::compile(&text).expect("valid");
+        let [a, b] = gateway.routes.routes() else {
+            panic!("two routes");
+        };
+        assert!(
+            a.security.cors.is_some() && b.security.cors.is_some(),
+            "cors inherited"
+        );
+        let (a_ip, b_ip) = (
+            a.security.ip.clone().expect("ip"),
+            b.security.ip.clone().expect("ip"),
+        );
+        assert!(!a_ip.admits(Some("192.0.2.9")));
+        assert!(
+            b_ip.deny.is_empty()
+                && b_ip.admits(Some("10.1.1.1"))
+                && !b_ip.admits(Some("192.0.2.9")),
+            "b's own list replaced the document's"
+        );
+        assert_eq!(a.security.cors.as_ref().map(|c| c.max_age_s), Some(600));
+    }
+
+    #[test]
+    fn bad_policies_are_reported_with_their_paths() {
+        let text = json!({
+            "version": 1,
+            "services": {"s": {"upstreams": ["http://127.0.0.1:9"]}},
+            "security": {"cors": {"allow_origins": ["app.example.com"], "allow_methods": ["FETCH"], "allow_headers": ["bad header"]}},
+            "routes": [{"name": "a", "path": "/a", "service": "s", "security": {"ip": {"allow": ["10.0.0.0/33"], "dney": []}}}]
+        })
+        .to_string();
+        let found = super::error_lines(&text);
+        for expected in [
+            "$.security.cors.allow_origins: list origins as scheme://host",
+            "$.security.cors.allow_methods: methods must be among",
+            "$.security.cors.allow_headers: header names must be valid tokens",
+            "$.routes[0].security.ip.allow[0]: '10.0.0.0/33' has a prefix length outside 0-32",
+            "$.routes[0].security.ip.dney: unknown key 'dney' (did you mean 'deny'?)",
+        ] {
+            assert!(found.contains(expected), "{expected} in\n{found}");
+        }
+    }
+}

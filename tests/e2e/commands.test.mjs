@@ -124,6 +124,11 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         },
         routes: [{ name: "r", path: "/r", service: "s", timeout_ms: 500, fallback: { status: 503, headers: { "retry-after": "5" }, body: [] }, versions: { header: "x-api-version", services: { 2: "t" } } }],
       },
+      {
+        ...base(),
+        security: { cors: { allow_origins: ["https://app.example.com", "https://*.example.org", "*"], allow_methods: ["GET"], allow_headers: ["content-type"], expose_headers: ["x-total"], allow_credentials: true, max_age_seconds: 60 }, ip: { deny: ["192.0.2.0/24"] } },
+        routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.1.1.1"] } } }],
+      },
     ],
     invalid: [
       { ...base(), extra: 1 },
@@ -160,6 +165,10 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], sticky: { header: "a", cookie: "b" } } } },
       { ...base(), services: { s: { upstreams: [{ url: "http://127.0.0.1:9", weight: -1 }] } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", fallback: { status: 99 } }] },
+      { ...base(), security: { cors: { allow_origins: ["app.example.com"] } } },
+      { ...base(), security: { cors: {} } },
+      { ...base(), security: { firewall: {} } },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8"], block: [] } } }] },
     ],
   };
   const files = [];
