@@ -57,6 +57,12 @@ pub enum GatewayError {
     BackendFailed { backend: String, cause: String },
     /// A required backend of an aggregate route ran out of time; its call was aborted.
     BackendTimeout { backend: String, timeout_ms: u64 },
+    /// The request's header fields are too large or too many (RFC 6585 §5).
+    HeadersTooLarge { what: &'static str, limit: usize },
+    /// The request body is larger than the route allows.
+    BodyTooLarge { limit: u64 },
+    /// The route limits bodies and the request sent one without `Content-Length`.
+    LengthRequired,
     /// The client's address is not allowed on this route.
     IpDenied,
     /// A cross-origin request or preflight the route's CORS policy does not allow.
@@ -117,6 +123,9 @@ impl GatewayError {
             Self::NotCached => "not-cached",
             Self::CircuitOpen { .. } => "circuit-open",
             Self::IpDenied => "ip-denied",
+            Self::HeadersTooLarge { .. } => "headers-too-large",
+            Self::BodyTooLarge { .. } => "body-too-large",
+            Self::LengthRequired => "length-required",
             Self::CorsRefused { .. } => "cors-refused",
             Self::BackendFailed { .. } => "backend-failed",
             Self::BackendTimeout { .. } => "backend-timeout",
@@ -139,6 +148,9 @@ impl GatewayError {
             | Self::AdminUnauthorized
             | Self::NotCached
             | Self::IpDenied
+            | Self::HeadersTooLarge { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::LengthRequired
             | Self::CorsRefused { .. }
             | Self::AdminInvalid { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. }
@@ -163,6 +175,9 @@ impl GatewayError {
             }
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => 403,
+            Self::HeadersTooLarge { .. } => 431,
+            Self::BodyTooLarge { .. } => 413,
+            Self::LengthRequired => 411,
             Self::RateLimited { .. } => 429,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
@@ -185,6 +200,9 @@ impl GatewayError {
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => {
                 "Forbidden"
             }
+            Self::HeadersTooLarge { .. } => "Request Header Fields Too Large",
+            Self::BodyTooLarge { .. } => "Content Too Large",
+            Self::LengthRequired => "Length Required",
             Self::RateLimited { .. } => "Too Many Requests",
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
@@ -239,6 +257,13 @@ impl GatewayError {
                 timeout_ms,
             } => format!("The required backend '{backend}' did not answer within {timeout_ms} ms."),
             Self::IpDenied => "Requests from this address are not allowed on this route.".into(),
+            Self::HeadersTooLarge { what, limit } => {
+                format!("The request's header fields exceed the limit of {limit} {what}.")
+            }
+            Self::BodyTooLarge { limit } => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            Self::LengthRequired => "This route limits request bodies: send Content-Length.".into(),
             Self::CorsRefused { reason } => format!("Cross-origin request refused: {reason}."),
             Self::CircuitOpen { service } => {
                 format!("The upstream service '{service}' is failing; requests are refused for a while.")

@@ -8,6 +8,8 @@ pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_QUERY_LEN: usize = 8192;
 /// Largest accepted total of header names and values, in bytes.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields accepted.
+pub const MAX_HEADERS: usize = 100;
 
 /// Checks sizes and the path's encoding. The path is the raw, percent-encoded one.
 pub fn check(
@@ -27,14 +29,45 @@ pub fn check(
             limit: MAX_QUERY_LEN,
         });
     }
-    let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return Err(GatewayError::RequestTooLarge {
-            what: "request headers",
-            limit: MAX_HEADER_BYTES,
+    check_headers(headers, MAX_HEADER_BYTES, MAX_HEADERS)?;
+    check_path(path)
+}
+
+/// Refuses header fields over `max_bytes` in all (names and values) or more than `max_count`.
+pub fn check_headers(
+    headers: &[(String, String)],
+    max_bytes: usize,
+    max_count: usize,
+) -> Result<(), GatewayError> {
+    if headers.len() > max_count {
+        return Err(GatewayError::HeadersTooLarge {
+            what: "fields",
+            limit: max_count,
         });
     }
-    check_path(path)
+    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if bytes > max_bytes {
+        return Err(GatewayError::HeadersTooLarge {
+            what: "bytes",
+            limit: max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a body over `limit` bytes by its `Content-Length`; with a limit, a body without one
+/// (chunked) is refused too, since it could not be checked before streaming through.
+pub fn check_body(headers: &[(String, String)], limit: u64) -> Result<(), GatewayError> {
+    let length = crate::upstream::headers::header(headers, "content-length");
+    match length.map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(n)) if n > limit => Err(GatewayError::BodyTooLarge { limit }),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(GatewayError::LengthRequired),
+        None if crate::upstream::headers::header(headers, "transfer-encoding").is_some() => {
+            Err(GatewayError::LengthRequired)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Refuses malformed percent-encoding, encoded control characters, and dot segments (which
@@ -120,6 +153,40 @@ mod tests {
         let query = "q".repeat(MAX_QUERY_LEN + 1);
         assert!(check("/", Some(&query), &[]).is_err());
         let headers = vec![("x-big".to_string(), "v".repeat(MAX_HEADER_BYTES))];
-        assert!(check("/", None, &headers).is_err());
+        assert!(matches!(
+            check("/", None, &headers),
+            Err(GatewayError::HeadersTooLarge { what: "bytes", .. })
+        ));
+        let many: Vec<(String, String)> = (0..=MAX_HEADERS)
+            .map(|i| (format!("x-{i}"), "v".to_string()))
+            .collect();
+        assert!(matches!(
+            check("/", None, &many),
+            Err(GatewayError::HeadersTooLarge { what: "fields", .. })
+        ));
+    }
+
+    #[test]
+    fn bodies_are_checked_by_their_declared_length() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(check_body(&h(&[("content-length", "10")]), 10).is_ok());
+        assert_eq!(
+            check_body(&h(&[("content-length", "11")]), 10),
+            Err(GatewayError::BodyTooLarge { limit: 10 })
+        );
+        assert_eq!(
+            check_body(&h(&[("transfer-encoding", "chunked")]), 10),
+            Err(GatewayError::LengthRequired)
+        );
+        assert_eq!(
+            check_body(&h(&[("content-length", "ten")]), 10),
+            Err(GatewayError::LengthRequired)
+        );
+        assert!(check_body(&[], 10).is_ok(), "no body");
     }
 }

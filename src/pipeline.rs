@@ -13,7 +13,7 @@
 //!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
-//!  edge security ───── address denied, origin refused ────▶ 403 (CORS preflight ▶ 204)
+//!  edge security ───── address, size or origin refused ───▶ 403 / 413 / 431 (preflight ▶ 204)
 //!    │
 //!  authenticate ────── no / bad credentials, missing scope ─▶ 401 / 403 (503 if keys unknowable)
 //!    │
@@ -118,6 +118,16 @@ pub async fn run(
     if let Some(ip) = &route.security.ip {
         if !ip.admits(headers::header(&headers, "cf-connecting-ip")) {
             return Err(GatewayError::IpDenied);
+        }
+    }
+    if let Some(limits) = route.security.limits {
+        intake::check_headers(
+            &headers,
+            limits.max_header_bytes.unwrap_or(intake::MAX_HEADER_BYTES),
+            limits.max_headers.unwrap_or(intake::MAX_HEADERS),
+        )?;
+        if let Some(max) = limits.max_body_bytes {
+            intake::check_body(&headers, max)?;
         }
     }
     if let (Some(cors), Some(origin)) = (&route.security.cors, headers::header(&headers, "origin"))

@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use super::reader::{boolean, index_path, integer_in, string, strings, Errors, Object};
+use crate::intake::{MAX_HEADERS, MAX_HEADER_BYTES};
 use crate::routing::methods::KNOWN_METHODS;
 use crate::security::cidr::Cidr;
 use crate::security::cors::CorsPolicy;
-use crate::security::{IpPolicy, SecurityPolicy};
+use crate::security::{IpPolicy, Limits, SecurityPolicy};
 use crate::upstream::headers::is_token;
 
 /// Reads a `security` object; keys it does not name are taken from `inherited`.
@@ -26,10 +27,15 @@ pub fn parse_security(
         Some((v, p)) => parse_ip(v, &p, errors).map(Some),
         None => Some(inherited.ip.clone()),
     };
+    let limits = match object.optional("limits") {
+        Some((v, p)) => parse_limits(v, &p, errors).map(Some),
+        None => Some(inherited.limits),
+    };
     object.finish(errors);
     Some(SecurityPolicy {
         cors: cors?,
         ip: ip?,
+        limits: limits?,
     })
 }
 
@@ -137,5 +143,22 @@ fn parse_ip(value: &Value, path: &str, errors: &mut Errors) -> Option<IpPolicy> 
     Some(IpPolicy {
         allow: allow?,
         deny: deny?,
+    })
+}
+
+fn parse_limits(value: &Value, path: &str, errors: &mut Errors) -> Option<Limits> {
+    let mut object = Object::read(value, path, errors)?;
+    let mut limit = |key: &'static str, max: u64| match object.optional(key) {
+        Some((v, p)) => integer_in(v, &p, 1, max, errors).map(Some),
+        None => Some(None),
+    };
+    let body = limit("max_body_bytes", 100 * 1024 * 1024);
+    let header_bytes = limit("max_header_bytes", MAX_HEADER_BYTES as u64);
+    let headers = limit("max_headers", MAX_HEADERS as u64);
+    object.finish(errors);
+    Some(Limits {
+        max_body_bytes: body?,
+        max_header_bytes: header_bytes?.map(|n| n as usize),
+        max_headers: headers?.map(|n| n as usize),
     })
 }

@@ -1,5 +1,6 @@
 //! Edge security policies, applied right after routing and before authentication: IP allow and
-//! deny lists, and CORS (preflights answered here, actual requests checked and annotated).
+//! deny lists, request size limits, and CORS (preflights answered here, actual requests checked
+//! and annotated).
 
 pub mod cidr;
 pub mod cors;
@@ -14,6 +15,18 @@ use cors::CorsPolicy;
 pub struct SecurityPolicy {
     pub cors: Option<CorsPolicy>,
     pub ip: Option<IpPolicy>,
+    pub limits: Option<Limits>,
+}
+
+/// Request size limits below the gateway's own (32 KiB and 100 header fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body by `Content-Length` (413); bodies without one get 411.
+    pub max_body_bytes: Option<u64>,
+    /// Largest total of header names and values (431).
+    pub max_header_bytes: Option<usize>,
+    /// Most header fields (431).
+    pub max_headers: Option<usize>,
 }
 
 /// Which client addresses (`CF-Connecting-IP`) may call.

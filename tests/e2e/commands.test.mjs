@@ -127,7 +127,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       {
         ...base(),
         security: { cors: { allow_origins: ["https://app.example.com", "https://*.example.org", "*"], allow_methods: ["GET"], allow_headers: ["content-type"], expose_headers: ["x-total"], allow_credentials: true, max_age_seconds: 60 }, ip: { deny: ["192.0.2.0/24"] } },
-        routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.1.1.1"] } } }],
+        routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.1.1.1"] }, limits: { max_body_bytes: 1000, max_header_bytes: 4096, max_headers: 40 } } }],
       },
     ],
     invalid: [
@@ -168,6 +168,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), security: { cors: { allow_origins: ["app.example.com"] } } },
       { ...base(), security: { cors: {} } },
       { ...base(), security: { firewall: {} } },
+      { ...base(), security: { limits: { max_headers: 500 } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8"], block: [] } } }] },
     ],
   };

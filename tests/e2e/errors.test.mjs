@@ -104,12 +104,15 @@ test("encoded control characters: 400 problem", async () => {
   assertProblem(await rawRequest(gateway.url, { path: "/items/a%0d%0aSet-Cookie:x" }), 400, "invalid-path");
 });
 
-test("oversized path, query or headers: 400 problem", async () => {
+test("oversized path or query: 400; oversized or too many headers: 431", async () => {
   assertProblem(await rawRequest(gateway.url, { path: `/items/${"a".repeat(5000)}` }), 400, "request-too-large");
   assertProblem(await rawRequest(gateway.url, { path: `/items/x?q=${"b".repeat(9000)}` }), 400, "request-too-large");
   const big = {};
   for (let i = 0; i < 5; i++) big[`x-big-${i}`] = "c".repeat(7000);
-  assertProblem(await rawRequest(gateway.url, { path: "/items/x", headers: big }), 400, "request-too-large");
+  assertProblem(await rawRequest(gateway.url, { path: "/items/x", headers: big }), 431, "headers-too-large");
+  const many = {};
+  for (let i = 0; i < 101; i++) many[`x-n-${i}`] = "v";
+  assertProblem(await rawRequest(gateway.url, { path: "/items/x", headers: many }), 431, "headers-too-large");
 });
 
 test("hostile input never yields a 500 or a crash", async () => {

@@ -33,6 +33,7 @@ before(async () => {
         { name: "writes", path: "/writes", methods: ["GET", "PUT"], service: "app", auth: { mode: "required" } },
         { name: "cors-origin", path: "/cors-origin", service: "app" },
         { name: "no-cors", path: "/no-cors", service: "app", security: { cors: { allow_origins: ["https://only.example.net"] } } },
+        { name: "small", path: "/small", service: "app", security: { limits: { max_body_bytes: 100, max_headers: 20, max_header_bytes: 2000 } } },
       ],
       auth: { issuers: { idp: { issuer: "https://idp.test/", audiences: ["api"], algorithms: ["HS256"], keys: [{ kty: "oct", k: "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI", kid: "k" }] } } },
     },
@@ -121,4 +122,27 @@ test("allowed cross-origin responses carry the CORS headers, errors included", a
   assert.equal(replaced.headers["access-control-allow-origin"], "https://app.example.com", "the origin's own '*' is replaced");
   const sameOrigin = await rawRequest(gateway.url, { path: "/open" });
   assert.equal(sameOrigin.headers["access-control-allow-origin"], undefined, "no Origin, no CORS headers");
+});
+
+test("a route's size limits: 413 for a large body, 411 without a length, 431 for headers", async () => {
+  const before = origin.requests.length;
+  const post = (body, headers = {}) => rawRequest(gateway.url, { method: "POST", path: "/small", headers, body });
+  const big = await post("x".repeat(101), { "content-length": "101" });
+  assert.equal(big.status, 413);
+  assert.equal(big.json.code, "body-too-large");
+  const chunked = await post("x".repeat(10), { "transfer-encoding": "chunked" });
+  assert.equal(chunked.status, 411);
+  assert.equal(chunked.json.code, "length-required");
+  const many = {};
+  for (let i = 0; i < 21; i++) many[`x-n-${i}`] = "v";
+  const crowded = await rawRequest(gateway.url, { path: "/small", headers: many });
+  assert.equal(crowded.status, 431);
+  assert.match(crowded.json.detail, /20 fields/);
+  const heavy = await rawRequest(gateway.url, { path: "/small", headers: { "x-big": "v".repeat(2100) } });
+  assert.equal(heavy.status, 431);
+  assert.match(heavy.json.detail, /2000 bytes/);
+  assert.equal(origin.requests.length, before, "refused requests never reach the origin");
+  const ok = await post("x".repeat(100), { "content-length": "100" });
+  assert.equal(ok.status, 200);
+  assert.equal((await rawRequest(gateway.url, { path: "/open", headers: many })).status, 200, "other routes keep the gateway's own limits");
 });
