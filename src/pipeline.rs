@@ -187,7 +187,7 @@ pub async fn run(
         traceparent: &traceparent,
         tracestate: ctx.trace.tracestate.as_deref(),
     };
-    let outbound_headers = match &route.auth {
+    let mut outbound_headers = match &route.auth {
         Some(policy) => {
             let authenticated =
                 upstream_headers(&headers, &gateway.auth, policy, principal.as_ref());
@@ -255,7 +255,7 @@ pub async fn run(
         })
         .unwrap_or(service_name);
 
-    // Prepare the origin request (no I/O yet): a background cache refresh sends it too.
+    // The service and upstream path (no I/O yet): a background cache refresh uses them too.
     let service = gateway
         .services
         .get(service_name)
@@ -266,19 +266,7 @@ pub async fn run(
             ),
         })?;
     ctx.service = Some(service.name.clone());
-    let origin = target::pick(&service.upstreams, platform::random_u32()).ok_or_else(|| {
-        GatewayError::Internal {
-            cause: format!("service '{}' has no upstreams", service.name),
-        }
-    })?;
     let upstream_path = target::upstream_path(route, &matched, path);
-    let mut outbound = upstream::Outbound {
-        service: service.name.clone(),
-        method: ctx.method.clone(),
-        url: target::upstream_url(origin, &upstream_path, query),
-        headers: outbound_headers,
-        timeout_ms: service.timeout_ms,
-    };
 
     // Cache lookup: after the rate limit (a cached answer still counts against it) and before
     // the origin. A usable entry answers here; otherwise the origin is asked, conditionally when
@@ -309,13 +297,19 @@ pub async fn run(
                         ctx.cache = Some(status.as_str());
                         let answer = cache::answer(&plan, &stored.entry, platform::now_ms());
                         if refresh {
-                            cache::refresh_in_background(worker_ctx, env, plan, stored, outbound);
+                            let refresh = cache::Refresh {
+                                service: service.clone(),
+                                path: upstream_path,
+                                query: query.map(str::to_string),
+                                headers: outbound_headers,
+                            };
+                            cache::refresh_in_background(worker_ctx, env, plan, stored, refresh);
                         }
                         return respond_with(ctx, route, answer);
                     }
                     Found::Unsatisfiable => return Err(GatewayError::NotCached),
                     Found::Forward { stored, validators } => {
-                        outbound.headers = cache::origin_headers(&outbound.headers, &validators);
+                        outbound_headers = cache::origin_headers(&outbound_headers, &validators);
                         cached = Some((plan, stored));
                     }
                 }
@@ -335,13 +329,12 @@ pub async fn run(
         Sticky::Header(name) => headers::header(&headers, name).map(str::to_string),
         Sticky::Cookie(name) => headers::cookie(&headers, name),
     });
-    let (upstream_only_path, upstream_query) = (upstream_path.as_str(), query);
     let service_request = resilience::ServiceRequest {
         service,
         method: &ctx.method,
-        path: upstream_only_path,
-        query: upstream_query,
-        headers: &outbound.headers,
+        path: &upstream_path,
+        query,
+        headers: &outbound_headers,
         deadline_ms: sent_at + route.timeout_ms.unwrap_or(service.timeout_ms) as f64,
         sticky_key: sticky_key.as_deref(),
     };

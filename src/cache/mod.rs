@@ -21,10 +21,12 @@ use futures_util::StreamExt;
 use worker::{Context, Env, Response};
 
 use crate::auth::authenticate::Principal;
+use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::memo::Expiring;
 use crate::platform;
-use crate::upstream::{self, headers::header, Outbound};
+use crate::resilience::{self, ServiceRequest};
+use crate::upstream::{self, headers::header};
 use control::{list_members, Directives};
 use entry::{Entry, Kind, Meta};
 use freshness::{Freshness, RequestFacts, Verdict};
@@ -578,27 +580,34 @@ thread_local! {
     static REFRESHING: std::cell::RefCell<Expiring<()>> = std::cell::RefCell::new(Expiring::new(1024));
 }
 
-/// Revalidates a stale entry after its stale copy was served (`stale-while-revalidate`). At most
-/// one refresh per entry runs at a time in an isolate.
+/// What a background refresh sends to the origin; owned, since it outlives the request.
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    pub service: Service,
+    pub path: String,
+    pub query: Option<String>,
+    /// The request's upstream headers, without the client's validators.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Revalidates a stale entry after its stale copy was served (`stale-while-revalidate`),
+/// through the same weighted choice, retries and circuit breakers as any call to the service.
+/// At most one refresh per entry runs at a time in an isolate.
 pub fn refresh_in_background(
     ctx: &Context,
     env: &Env,
     plan: Plan,
     stored: Stored,
-    outbound: Outbound,
+    refresh: Refresh,
 ) {
     let now = platform::now_ms();
+    let deadline = now + refresh.service.timeout_ms as f64;
     let claimed = REFRESHING.with(|r| {
         let mut r = r.borrow_mut();
         if r.get(&stored.key, now).is_some() {
             return false;
         }
-        r.insert(
-            stored.key.clone(),
-            now + outbound.timeout_ms as f64,
-            (),
-            now,
-        );
+        r.insert(stored.key.clone(), deadline, (), now);
         true
     });
     if !claimed {
@@ -606,15 +615,19 @@ pub fn refresh_in_background(
     }
     let env = env.clone();
     ctx.wait_until(async move {
-        let validators = validators(&stored.entry);
-        let outbound = Outbound {
-            headers: origin_headers(&outbound.headers, &validators),
-            method: "GET".to_string(),
-            ..outbound
+        let headers = origin_headers(&refresh.headers, &validators(&stored.entry));
+        let request = ServiceRequest {
+            service: &refresh.service,
+            method: "GET",
+            path: &refresh.path,
+            query: refresh.query.as_deref(),
+            headers: &headers,
+            deadline_ms: deadline,
+            sticky_key: None,
         };
         let key = stored.key.clone();
         let sent = platform::now_ms();
-        let result = upstream::send(&outbound, None).await;
+        let result = resilience::call(&request, None).await;
         let received = platform::now_ms();
         match settle(&plan, Some(stored), result, sent, received) {
             Settled::FromStore {

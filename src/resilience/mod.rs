@@ -65,30 +65,31 @@ pub async fn call(
                 service: service.name.clone(),
             });
         };
-        let key = upstream.origin_url();
-        if service
-            .breaker
-            .is_some_and(|settings| !breaker::admit(&key, settings, now))
-        {
-            return Err(GatewayError::CircuitOpen {
-                service: service.name.clone(),
-            });
+        // The circuit is keyed by the upstream's base URL, built only when there is one.
+        let key = service.breaker.map(|_| upstream.origin_url());
+        if let (Some(settings), Some(key)) = (service.breaker, &key) {
+            if !breaker::admit(key, settings, now) {
+                return Err(GatewayError::CircuitOpen {
+                    service: service.name.clone(),
+                });
+            }
         }
+        let url = target::upstream_url(upstream, request.path, request.query);
         let outbound = Outbound {
-            service: service.name.clone(),
-            method: request.method.to_string(),
-            url: target::upstream_url(upstream, request.path, request.query),
-            headers: request.headers.to_vec(),
+            service: &service.name,
+            method: request.method,
+            url: &url,
+            headers: request.headers,
             timeout_ms: service.timeout_ms.min(left as u64),
         };
         let result = upstream::send(&outbound, body.take()).await;
         let finished = platform::now_ms();
-        if let Some(settings) = service.breaker {
+        if let (Some(settings), Some(key)) = (service.breaker, &key) {
             let success = match &result {
                 Ok(response) => response.status_code() < 500,
                 Err(_) => false,
             };
-            breaker::record(&key, success, settings, finished);
+            breaker::record(key, success, settings, finished);
         }
         let retryable = match &result {
             Ok(response) => service.retry.statuses.contains(&response.status_code()),

@@ -16,31 +16,33 @@ use worker::{
 use crate::error::GatewayError;
 use crate::platform;
 
-/// One request to send upstream. Owned, so a background refresh can send it after the client's
-/// response is gone.
-#[derive(Debug, Clone)]
-pub struct Outbound {
-    pub service: String,
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
+/// One request to send upstream.
+#[derive(Debug)]
+pub struct Outbound<'a> {
+    pub service: &'a str,
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
     pub timeout_ms: u64,
 }
 
 /// Sends `outbound` with `body` streamed through, within the service's timeout.
 /// Redirects are returned to the client, never followed by the gateway.
-pub async fn send(outbound: &Outbound, body: Option<JsValue>) -> Result<Response, GatewayError> {
+pub async fn send(
+    outbound: &Outbound<'_>,
+    body: Option<JsValue>,
+) -> Result<Response, GatewayError> {
     let internal = |what: &str, e: worker::Error| GatewayError::Internal {
         cause: format!("{what}: {e}"),
     };
     let headers =
-        to_headers(&outbound.headers).map_err(|e| internal("building upstream headers", e))?;
+        to_headers(outbound.headers).map_err(|e| internal("building upstream headers", e))?;
     let mut init = RequestInit::new();
-    init.with_method(Method::from(outbound.method.clone()))
+    init.with_method(Method::from(outbound.method.to_string()))
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual)
         .with_body(body);
-    let request = Request::new_with_init(&outbound.url, &init)
+    let request = Request::new_with_init(outbound.url, &init)
         .map_err(|e| internal("building upstream request", e))?;
 
     let controller = AbortController::default();
@@ -51,13 +53,13 @@ pub async fn send(outbound: &Outbound, body: Option<JsValue>) -> Result<Response
     match outcome {
         Some(Ok(response)) => Ok(response),
         Some(Err(error)) => Err(GatewayError::UpstreamUnreachable {
-            service: outbound.service.clone(),
+            service: outbound.service.to_string(),
             cause: error.to_string(),
         }),
         None => {
             controller.abort();
             Err(GatewayError::UpstreamTimeout {
-                service: outbound.service.clone(),
+                service: outbound.service.to_string(),
                 timeout_ms: outbound.timeout_ms,
             })
         }

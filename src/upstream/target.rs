@@ -3,12 +3,6 @@
 use crate::config::model::{Rewrite, Route, Upstream};
 use crate::routing::Matched;
 
-/// Picks one of a service's upstreams from a random number: uniform, stateless, so every isolate
-/// spreads load the same way without coordination.
-pub fn pick(upstreams: &[Upstream], random: u32) -> Option<&Upstream> {
-    choose(upstreams, |_| true, random)
-}
-
 /// Picks among the `eligible` upstreams in proportion to their weights, by `point` (random, or
 /// a sticky key's hash, so the same key keeps its upstream while the weights stay). Upstreams
 /// of weight 0 are never chosen (drained); `None` when no eligible one has weight.
@@ -153,13 +147,13 @@ mod tests {
         let gateway = gateway();
         let upstreams = &gateway.services["s"].upstreams;
         assert_eq!(
-            pick(upstreams, 0).map(|u| u.origin.as_str()),
+            choose(upstreams, |_| true, 0).map(|u| u.origin.as_str()),
             Some("http://127.0.0.1:1")
         );
         assert_eq!(
-            pick(upstreams, 3).map(|u| u.origin.as_str()),
+            choose(upstreams, |_| true, 3).map(|u| u.origin.as_str()),
             Some("http://127.0.0.1:2")
         );
-        assert!(pick(&[], 3).is_none());
+        assert!(choose(&[], |_| true, 3).is_none());
     }
 }
