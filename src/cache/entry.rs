@@ -144,37 +144,48 @@ pub fn storable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A stored 200 response fresh for 60 s, fetched at `sent_ms`, of route `products` with tag
+/// `catalog` and URL id `u1`: the starting point of the cache's tests.
+#[cfg(test)]
+pub(crate) fn sample(sent_ms: f64, body: Vec<u8>) -> Entry {
+    Entry {
+        meta: Meta {
+            kind: Kind::Response,
+            vary: vec![],
+            status: 200,
+            headers: vec![],
+            sent_ms,
+            received_ms: sent_ms,
+            freshness: Freshness {
+                lifetime_s: 60.0,
+                initial_age_s: 0.0,
+                stale_while_revalidate_s: 0,
+                stale_if_error_s: 0,
+                must_revalidate: false,
+                always_revalidate: false,
+            },
+            route: "products".into(),
+            tags: vec!["catalog".into()],
+            url: "u1".into(),
+        },
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry() -> Entry {
-        Entry {
-            meta: Meta {
-                kind: Kind::Response,
-                vary: vec![],
-                status: 200,
-                headers: vec![
-                    ("etag".into(), "\"1\"".into()),
-                    ("cache-control".into(), "max-age=10".into()),
-                    ("x-origin".into(), "a".into()),
-                ],
-                sent_ms: 1.0,
-                received_ms: 2.0,
-                freshness: Freshness {
-                    lifetime_s: 10.0,
-                    initial_age_s: 0.0,
-                    stale_while_revalidate_s: 0,
-                    stale_if_error_s: 0,
-                    must_revalidate: false,
-                    always_revalidate: false,
-                },
-                route: "r".into(),
-                tags: vec!["t".into()],
-                url: "u".into(),
-            },
-            body: b"{\"ok\":true}".to_vec(),
-        }
+        let mut e = sample(1.0, b"{\"ok\":true}".to_vec());
+        e.meta.received_ms = 2.0;
+        e.meta.freshness.lifetime_s = 10.0;
+        e.meta.headers = vec![
+            ("etag".into(), "\"1\"".into()),
+            ("cache-control".into(), "max-age=10".into()),
+            ("x-origin".into(), "a".into()),
+        ];
+        e
     }
 
     #[test]

@@ -231,29 +231,9 @@ pub async fn publish(env: &Env, targets: &[Target], at_ms: f64) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::entry::Kind;
-    use crate::cache::freshness::Freshness;
 
     fn meta(sent_ms: f64) -> Meta {
-        Meta {
-            kind: Kind::Response,
-            vary: vec![],
-            status: 200,
-            headers: vec![],
-            sent_ms,
-            received_ms: sent_ms,
-            freshness: Freshness {
-                lifetime_s: 60.0,
-                initial_age_s: 0.0,
-                stale_while_revalidate_s: 0,
-                stale_if_error_s: 0,
-                must_revalidate: false,
-                always_revalidate: false,
-            },
-            route: "products".into(),
-            tags: vec!["catalog".into()],
-            url: "u1".into(),
-        }
+        crate::cache::entry::sample(sent_ms, Vec::new()).meta
     }
 
     #[test]

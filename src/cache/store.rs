@@ -198,32 +198,9 @@ pub async fn write(host: &str, key: &str, entry: &Entry, env: &Env, global: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::entry::{Kind, Meta};
-    use crate::cache::freshness::Freshness;
 
     fn entry(body_len: usize) -> Entry {
-        Entry {
-            meta: Meta {
-                kind: Kind::Response,
-                vary: vec![],
-                status: 200,
-                headers: vec![],
-                sent_ms: 0.0,
-                received_ms: 0.0,
-                freshness: Freshness {
-                    lifetime_s: 60.0,
-                    initial_age_s: 0.0,
-                    stale_while_revalidate_s: 0,
-                    stale_if_error_s: 0,
-                    must_revalidate: false,
-                    always_revalidate: false,
-                },
-                route: "r".into(),
-                tags: vec![],
-                url: "u".into(),
-            },
-            body: vec![0; body_len],
-        }
+        crate::cache::entry::sample(0.0, vec![0; body_len])
     }
 
     #[test]

@@ -17,15 +17,23 @@ use crate::aggregate::{
 
 const MAX_TIMEOUT_MS: u64 = 300_000;
 
-/// Reads `aggregate`; `params` are the route path's parameter names, `services` the declared
-/// services, `other_subrequests` the route's worst-case subrequests besides the backends.
+/// What an aggregate route's backends are checked against.
+pub struct Scope<'a> {
+    /// The route path's parameter names.
+    pub params: &'a [&'a str],
+    /// The declared services.
+    pub services: &'a BTreeSet<String>,
+    /// Service name → subrequests one call may make (1 + retries).
+    pub calls: &'a BTreeMap<String, usize>,
+    /// The route's worst-case subrequests besides the backends.
+    pub other_subrequests: usize,
+}
+
+/// Reads `aggregate`.
 pub fn parse_aggregate(
     value: &Value,
     path: &str,
-    params: &[&str],
-    services: &BTreeSet<String>,
-    calls: &BTreeMap<String, usize>,
-    other_subrequests: usize,
+    scope: &Scope<'_>,
     errors: &mut Errors,
 ) -> Option<Aggregate> {
     let mut object = Object::read(value, path, errors)?;
@@ -49,9 +57,9 @@ pub fn parse_aggregate(
         Some((v, p)) => boolean(v, &p, errors),
         None => Some(false),
     };
-    let backends = object.required("backends", errors).and_then(|(v, p)| {
-        parse_backends(v, &p, params, services, calls, other_subrequests, errors)
-    });
+    let backends = object
+        .required("backends", errors)
+        .and_then(|(v, p)| parse_backends(v, &p, scope, errors));
     object.finish(errors);
     Some(Aggregate {
         compose: compose?,
@@ -64,12 +72,10 @@ pub fn parse_aggregate(
 fn parse_backends(
     value: &Value,
     path: &str,
-    params: &[&str],
-    services: &BTreeSet<String>,
-    calls: &BTreeMap<String, usize>,
-    other_subrequests: usize,
+    scope: &Scope<'_>,
     errors: &mut Errors,
 ) -> Option<Vec<Backend>> {
+    let other_subrequests = scope.other_subrequests;
     let items = array(value, path, errors)?;
     if items.is_empty() {
         errors.push(path, "must list at least one backend");
@@ -79,7 +85,7 @@ fn parse_backends(
     let backend_calls: usize = items
         .iter()
         .filter_map(|item| item.get("service").and_then(Value::as_str))
-        .map(|service| calls.get(service).copied().unwrap_or(1))
+        .map(|service| scope.calls.get(service).copied().unwrap_or(1))
         .sum();
     if backend_calls + other_subrequests > SUBREQUEST_BUDGET {
         errors.push(
@@ -107,7 +113,14 @@ fn parse_backends(
                 ok = false;
             }
         }
-        match parse_backend(item, &item_path, params, &names, services, errors) {
+        match parse_backend(
+            item,
+            &item_path,
+            scope.params,
+            &names,
+            scope.services,
+            errors,
+        ) {
             Some(backend) => backends.push(backend),
             None => ok = false,
         }

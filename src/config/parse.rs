@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::aggregate::parse_aggregate;
+use super::aggregate::{parse_aggregate, Scope};
 use super::auth::{parse_route_auth, parse_settings};
 use super::cache::parse_route_cache;
 use super::model::{Destination, GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
@@ -338,15 +338,13 @@ fn parse_route(
     let other_subrequests =
         object_len(value, "rate_limits") + usize::from(value.get("auth").is_some());
     let aggregate = object.optional("aggregate").map(|(value, path)| {
-        parse_aggregate(
-            value,
-            &path,
-            &params,
-            declared.services,
-            declared.calls,
+        let scope = Scope {
+            params: &params,
+            services: declared.services,
+            calls: declared.calls,
             other_subrequests,
-            errors,
-        )
+        };
+        parse_aggregate(value, &path, &scope, errors)
     });
     let destination = match (has_service, aggregate) {
         (true, None) => service.map(Destination::Service),
