@@ -403,7 +403,10 @@ test("the global KV tier answers when the edge tier is empty, and fills it back"
 test("the access log records the cache outcome", async () => {
   const p = fresh("origin");
   await get(p);
-  await stored(p);
+  // Plain requests until one is a hit (only-if-cached waiting would log misses of its own),
+  // then until its log line has been collected.
+  await eventually(async () => (await get(p)).cache === "HIT", 3000);
+  await eventually(() => gateway.accessLogs().some((l) => l.path === p && l.cache === "HIT"), 3000);
   const lines = gateway.accessLogs().filter((l) => l.path === p);
   assert.deepEqual([...new Set(lines.map((l) => l.cache))].sort(), ["HIT", "MISS"]);
   assert.equal(lines.find((l) => l.cache === "HIT").upstream_status, null);
