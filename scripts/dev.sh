@@ -22,7 +22,7 @@ fi
 admin_token="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
 
 step "Seeding local KV (binding CONFIG, key routes) from $DOC"
-wrangler kv key put routes --path "$DOC" --binding CONFIG --local --persist-to "$STATE" >/dev/null
+GATEWAY_STATE="$STATE" "$NODE" "$ROOT/scripts/config.mjs" push "$DOC" --local
 
 step "Serving the gateway on http://127.0.0.1:8787 (the first build takes a few minutes)"
 note "try: curl -i http://127.0.0.1:8787/api/users/1"

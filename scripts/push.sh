@@ -1,25 +1,23 @@
 #!/usr/bin/env bash
-# `npm run push [-- --local|--remote] [FILE]`: validates a route document, then writes it to the
-# CONFIG KV namespace (key `routes`). --local (the default) writes the state `npm run dev` uses;
-# --remote writes to the namespace of the deployed gateway (needs `wrangler login` or an API token).
+# `npm run push -- [FILE] [--local|--remote] [--gateway URL] [--token T]`: validates a route
+# document offline, then makes it the current configuration version. By default through the
+# admin API of the gateway at GATEWAY_URL (http://127.0.0.1:8787, i.e. `npm run dev`; pass
+# --gateway and --token for a deployed one). --local / --remote write KV with wrangler instead
+# (the state `npm run dev` uses / the deployed namespace), for a gateway without an admin token.
 source "$(dirname "$0")/lib.sh"
-target="--local"
 doc="$ROOT/routes/gateway.json"
-for arg in "$@"; do
-  case "$arg" in
-    --local|--remote) target="$arg" ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
-    *) doc="$arg" ;;
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --gateway|--token) args+=("$1" "${2:-}"); shift ;;
+    --*) args+=("$1") ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) doc="$1" ;;
   esac
+  shift
 done
 step "Validating $doc"
 cargo run --quiet --locked --bin gateway-config -- validate "$doc" || fail "not pushed: fix the errors above first"
-ensure_npm_packages
+ensure_npm_packages >/dev/null
 ensure_node
-step "Writing $doc to KV (binding CONFIG, key routes, $target)"
-if [[ "$target" == "--local" ]]; then
-  wrangler kv key put routes --path "$doc" --binding CONFIG --local --persist-to "${GATEWAY_STATE:-$ROOT/.wrangler/state}"
-else
-  wrangler kv key put routes --path "$doc" --binding CONFIG --remote
-fi
-note "running gateways pick it up within CONFIG_REFRESH_SECONDS (plus KV propagation when remote)"
+exec "$NODE" "$ROOT/scripts/config.mjs" push "$doc" "${args[@]}"

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::config::ConfigError;
+
 /// Whose fault an error is, which decides the status class and how loudly it is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +77,11 @@ pub enum GatewayError {
     AdminUnauthorized,
     /// An admin request that names nothing the gateway knows, or lacks a parameter.
     AdminInvalid { reason: String },
+    /// A pushed route document (or a stored version being restored) does not validate; every
+    /// problem is listed and nothing changed.
+    ConfigRejected { errors: Vec<ConfigError> },
+    /// An admin request names a configuration version that is not stored.
+    VersionNotFound { version: String },
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -99,6 +106,9 @@ pub struct ProblemBody {
     /// Stable machine-readable code, equal to the last segment of `type`.
     pub code: &'static str,
     pub request_id: String,
+    /// Every problem of a rejected route document (`config-invalid` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ConfigError>,
 }
 
 /// Prefix of every problem `type`; the code follows it.
@@ -131,6 +141,8 @@ impl GatewayError {
             Self::BackendTimeout { .. } => "backend-timeout",
             Self::AdminUnauthorized => "admin-unauthorized",
             Self::AdminInvalid { .. } => "admin-invalid",
+            Self::ConfigRejected { .. } => "config-invalid",
+            Self::VersionNotFound { .. } => "version-not-found",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -152,7 +164,9 @@ impl GatewayError {
             | Self::BodyTooLarge { .. }
             | Self::LengthRequired
             | Self::CorsRefused { .. }
-            | Self::AdminInvalid { .. } => Fault::Client,
+            | Self::AdminInvalid { .. }
+            | Self::ConfigRejected { .. }
+            | Self::VersionNotFound { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
@@ -168,8 +182,9 @@ impl GatewayError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::RouteNotFound => 404,
+            Self::RouteNotFound | Self::VersionNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::ConfigRejected { .. } => 422,
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
                 400
             }
@@ -191,8 +206,9 @@ impl GatewayError {
 
     fn title(&self) -> &'static str {
         match self {
-            Self::RouteNotFound => "Not Found",
+            Self::RouteNotFound | Self::VersionNotFound { .. } => "Not Found",
             Self::MethodNotAllowed { .. } => "Method Not Allowed",
+            Self::ConfigRejected { .. } => "Unprocessable Content",
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
                 "Bad Request"
             }
@@ -283,6 +299,13 @@ impl GatewayError {
             }
             Self::AuthUnavailable { .. } => "Credentials cannot be verified right now.".into(),
             Self::AdminInvalid { reason } => reason.clone(),
+            Self::ConfigRejected { errors } => format!(
+                "The route document has {} problem(s), listed in 'errors'; nothing was changed.",
+                errors.len()
+            ),
+            Self::VersionNotFound { version } => {
+                format!("No configuration version '{version}' is stored.")
+            }
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
     }
@@ -352,6 +375,10 @@ impl GatewayError {
                 detail: self.safe_detail(),
                 code,
                 request_id: request_id.to_string(),
+                errors: match self {
+                    Self::ConfigRejected { errors } => errors.clone(),
+                    _ => Vec::new(),
+                },
             },
         }
     }

@@ -79,13 +79,17 @@ pub async fn run(
     intake::check(path, query, &headers)?;
 
     // Configuration before routing: the route table is part of it.
-    let gateway = loader::current(env, ctx.started_ms).await?;
-    ctx.config_version = Some(gateway.version.clone());
-
-    // Admin: operator endpoints need the configuration but are never routed to an origin.
-    if let Some(rest) = admin::below(path, &admin::prefix(env)) {
-        return admin::handle(env, &gateway, req, &ctx.method, rest, &url, &headers).await;
+    let gateway = loader::current(env, ctx.started_ms).await;
+    if let Ok(gateway) = &gateway {
+        ctx.config_version = Some(gateway.version.clone());
     }
+
+    // Admin: operator endpoints are never routed to an origin, and some of them (health, a
+    // first push) work before any configuration is loaded.
+    if let Some(rest) = admin::below(path, &admin::prefix(env)) {
+        return admin::handle(env, gateway, req, &ctx.method, rest, &url, &headers).await;
+    }
+    let gateway = gateway?;
 
     // Route: everything after this point knows which route and service it serves. A CORS
     // preflight is routed by the method it asks about.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use serde_json::json;
 use worker::Env;
 
-use super::{compile, fingerprint, Gateway};
+use super::{compile, versions::version_of, Gateway};
 use crate::error::GatewayError;
 use crate::platform;
 
@@ -101,7 +101,7 @@ impl Loader {
                 first_time.then(|| json!({"type": "config", "event": "missing", "key": key, "serving": self.version()}).to_string())
             }
             Ok(Some(text)) => {
-                let version = fingerprint(&text);
+                let version = version_of(&text);
                 if self.seen.as_deref() == Some(version.as_str()) {
                     return None;
                 }
@@ -140,6 +140,15 @@ impl Loader {
 
     fn version(&self) -> Option<&str> {
         self.current.as_deref().map(|g| g.version.as_str())
+    }
+}
+
+/// Serves `text` in this isolate at once (after an admin push or rollback wrote it to KV);
+/// other isolates find it at their next check.
+pub fn install(text: &str, key: &str) {
+    let event = LOADER.with(|loader| loader.borrow_mut().accept(Ok(Some(text.to_string())), key));
+    if let Some(line) = event {
+        platform::log(&line);
     }
 }
 

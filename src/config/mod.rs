@@ -13,6 +13,7 @@ pub mod rate_limits;
 pub mod reader;
 pub mod resilience;
 pub mod security;
+pub mod versions;
 
 use std::collections::BTreeMap;
 
@@ -80,11 +81,12 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
         plans: config.plans,
         auth: config.auth,
         routes,
-        version: fingerprint(text),
+        version: versions::version_of(text),
     })
 }
 
-/// A short, stable content hash (FNV-1a, 64 bits) identifying a document's exact text.
+/// A short, stable, cheap hash (FNV-1a, 64 bits) of a text; not a document version (see
+/// [`versions::version_of`]).
 pub fn fingerprint(text: &str) -> String {
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)

@@ -2,11 +2,12 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { startOrigin, startGateway, documentFor, rawRequest, ROOT } from "./harness.mjs";
+import { startOrigin, startGateway, documentFor, rawRequest, ADMIN_TOKEN, ROOT } from "./harness.mjs";
 
 const run = promisify(execFile);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-commands-"));
@@ -58,6 +59,12 @@ test("push: `npm run push -- --local FILE` writes KV that the gateway then serve
     const res = await rawRequest(gateway.url, { path: "/p" });
     assert.equal(res.status, 200);
     assert.equal(res.json.origin, "pushed");
+    // The push was recorded as a version, exactly as the admin API records one.
+    const list = await (await fetch(`${gateway.url}/__gateway/config/versions`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })).json();
+    const version = createHash("sha256").update(fs.readFileSync(file)).digest("hex").slice(0, 16);
+    assert.deepEqual(list.versions.map((v) => [v.version, v.current, v.routes]), [[version, true, 1]]);
   } finally {
     await gateway.close();
     await origin.close();

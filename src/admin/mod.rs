@@ -9,11 +9,21 @@
 //! - `DELETE {prefix}/rate-limits/{policy}?key=K` — forget a key's usage.
 //! - `POST {prefix}/cache/purge` — purge cached responses everywhere, by route, tag or URL:
 //!   `{"routes": [...], "tags": [...], "urls": [...], "everything": false}`.
+//! - `GET {prefix}/config`, `PUT {prefix}/config`, `GET {prefix}/config/versions[/{version}]`,
+//!   `POST {prefix}/config/rollback` — see [`config`].
+//!
+//! Health and the configuration endpoints answer even before any valid document was loaded, so
+//! a new deployment can be given its first document through this API.
+
+mod cache;
+mod config;
+
+use std::rc::Rc;
 
 use serde_json::json;
 use worker::{Env, Request, Response, Url};
 
-use crate::cache::{key, purge};
+use crate::cache::purge;
 use crate::config::Gateway;
 use crate::error::GatewayError;
 use crate::platform;
@@ -73,7 +83,7 @@ fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError
 /// Answers one admin request. `rest` is the path below the prefix.
 pub async fn handle(
     env: &Env,
-    gateway: &Gateway,
+    gateway: Result<Rc<Gateway>, GatewayError>,
     mut req: Request,
     method: &str,
     rest: &str,
@@ -85,14 +95,18 @@ pub async fn handle(
     let internal = |e: worker::Error| GatewayError::Internal {
         cause: e.to_string(),
     };
+    if let ["config", more @ ..] = segments.as_slice() {
+        return config::handle(env, &gateway, req, method, more, url).await;
+    }
     match (method, segments.as_slice()) {
         ("GET", ["health"]) => Response::from_json(&json!({
-            "status": "ok",
-            "config_version": gateway.version,
-            "routes": gateway.routes.routes().len(),
+            "status": if gateway.is_ok() { "ok" } else { "no-config" },
+            "config_version": gateway.as_ref().ok().map(|g| g.version.clone()),
+            "routes": gateway.as_ref().map(|g| g.routes.routes().len()).unwrap_or(0),
         }))
         .map_err(internal),
         (method, ["rate-limits", policy]) => {
+            let gateway = gateway?;
             let policy =
                 gateway
                     .rate_limits
@@ -139,7 +153,7 @@ pub async fn handle(
         }
         ("POST", ["cache", "purge"]) => {
             let body = req.text().await.map_err(internal)?;
-            let targets = purge_targets(gateway, &body, url)?;
+            let targets = cache::purge_targets(&*gateway?, &body, url)?;
             let at = platform::now_ms();
             purge::publish(env, &targets, at)
                 .await
@@ -154,73 +168,6 @@ pub async fn handle(
         }),
         _ => Err(GatewayError::RouteNotFound),
     }
-}
-
-/// Reads a purge request. Route names must exist; URLs may be absolute or a path on the admin
-/// request's own host. Every problem is reported at once.
-fn purge_targets(
-    gateway: &Gateway,
-    body: &str,
-    url: &Url,
-) -> Result<Vec<purge::Target>, GatewayError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct PurgeRequest {
-        #[serde(default)]
-        routes: Vec<String>,
-        #[serde(default)]
-        tags: Vec<String>,
-        #[serde(default)]
-        urls: Vec<String>,
-        #[serde(default)]
-        everything: bool,
-    }
-    let invalid = |reason: String| GatewayError::AdminInvalid { reason };
-    let request: PurgeRequest = serde_json::from_str(body).map_err(|e| {
-        invalid(format!(
-            "The body must be JSON like {{\"routes\": [], \"tags\": [], \"urls\": [], \"everything\": false}}: {e}."
-        ))
-    })?;
-    let mut problems = Vec::new();
-    let mut targets = Vec::new();
-    if request.everything {
-        targets.push(purge::Target::Everything);
-    }
-    for name in request.routes {
-        if gateway.routes.routes().iter().any(|r| r.name == name) {
-            targets.push(purge::Target::Route(name));
-        } else {
-            problems.push(format!("no route named '{name}'"));
-        }
-    }
-    for tag in request.tags {
-        if tag.is_empty() {
-            problems.push("tags cannot be empty".to_string());
-        } else {
-            targets.push(purge::Target::Tag(tag));
-        }
-    }
-    for text in request.urls {
-        match url.join(&text) {
-            Ok(target) if matches!(target.scheme(), "http" | "https") => {
-                let host = target.host_str().unwrap_or_default().to_ascii_lowercase();
-                targets.push(purge::Target::Url(key::url_id(&host, target.path())));
-            }
-            _ => problems.push(format!("'{text}' is not a URL or path")),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(invalid(format!(
-            "Nothing was purged: {}.",
-            problems.join("; ")
-        )));
-    }
-    if targets.is_empty() {
-        return Err(invalid(
-            "Name at least one route, tag or URL, or set everything.".into(),
-        ));
-    }
-    Ok(targets)
 }
 
 #[cfg(test)]
