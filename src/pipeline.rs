@@ -54,7 +54,7 @@ use crate::intake;
 use crate::platform;
 use crate::rate_limit::{client as rate_limit, policy::KeyInputs};
 use crate::resilience;
-use crate::upstream::{self, headers, target};
+use crate::upstream::{self, headers, target, websocket};
 
 /// What the entry point read from the request before the pipeline starts.
 pub struct Incoming {
@@ -271,6 +271,37 @@ pub async fn run(
         })?;
     ctx.service = Some(service.name.clone());
     let upstream_path = target::upstream_path(route, &matched, path);
+    let deadline_ms =
+        |sent_at: f64| sent_at + route.timeout_ms.unwrap_or(service.timeout_ms) as f64;
+    let sticky_key = service.sticky.as_ref().and_then(|sticky| match sticky {
+        Sticky::Header(name) => headers::header(&headers, name).map(str::to_string),
+        Sticky::Cookie(name) => headers::cookie(&headers, name),
+    });
+
+    // WebSocket: on a route that allows it, an upgrade is a handshake with the service (never
+    // cached); once the service switches protocols the client holds the upstream socket.
+    if route.websocket && websocket::is_upgrade(&ctx.method, &headers) {
+        let handshake = websocket::handshake_headers(&outbound_headers);
+        let sent_at = platform::now_ms();
+        let request = resilience::ServiceRequest {
+            service,
+            method: "GET",
+            path: &upstream_path,
+            query,
+            headers: &handshake,
+            deadline_ms: deadline_ms(sent_at),
+            sticky_key: sticky_key.as_deref(),
+        };
+        let response = resilience::call(&request, None).await?;
+        ctx.upstream_ms = Some(platform::now_ms() - sent_at);
+        ctx.upstream_status = Some(response.status_code());
+        if !websocket::switched(&response) {
+            let client_headers = client_headers(ctx, route, &upstream::entries(response.headers()));
+            return upstream::relay(&response, &client_headers);
+        }
+        let client_headers = client_headers(ctx, route, &websocket::upstream_headers(&response));
+        return websocket::accept(response, &client_headers);
+    }
 
     // Cache lookup: after the rate limit (a cached answer still counts against it) and before
     // the origin. A usable entry answers here; otherwise the origin is asked, conditionally when
@@ -329,17 +360,13 @@ pub async fn run(
     // Upstream: one of the service's upstreams by weight (or stickiness), skipping open
     // circuits, retried where the service allows, all within the route's deadline.
     let sent_at = platform::now_ms();
-    let sticky_key = service.sticky.as_ref().and_then(|sticky| match sticky {
-        Sticky::Header(name) => headers::header(&headers, name).map(str::to_string),
-        Sticky::Cookie(name) => headers::cookie(&headers, name),
-    });
     let service_request = resilience::ServiceRequest {
         service,
         method: &ctx.method,
         path: &upstream_path,
         query,
         headers: &outbound_headers,
-        deadline_ms: sent_at + route.timeout_ms.unwrap_or(service.timeout_ms) as f64,
+        deadline_ms: deadline_ms(sent_at),
         sticky_key: sticky_key.as_deref(),
     };
     let result = resilience::call(&service_request, body).await;

@@ -118,6 +118,9 @@ pub struct Route {
     pub versions: Option<Versions>,
     /// CORS and IP rules: the route's own, or the document's.
     pub security: SecurityPolicy,
+    /// WebSocket upgrades are passed through to the service (after authentication and rate
+    /// limiting of the handshake).
+    pub websocket: bool,
 }
 
 /// Where a route's requests go.

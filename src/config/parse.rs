@@ -9,7 +9,7 @@ use super::auth::{parse_route_auth, parse_settings};
 use super::cache::parse_route_cache;
 use super::model::{Destination, GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
 use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
-use super::reader::{array, index_path, integer_in, key_path, string, Errors, Object};
+use super::reader::{array, boolean, index_path, integer_in, key_path, string, Errors, Object};
 use super::resilience::{
     parse_breaker, parse_fallback, parse_retry, parse_sticky, parse_upstream_entry, parse_versions,
 };
@@ -385,6 +385,19 @@ fn parse_route(
         Some((value, path)) => parse_versions(value, &path, declared.services, errors).map(Some),
         None => Some(None),
     };
+    let websocket = match object.optional("websocket") {
+        Some((value, field)) => {
+            let allowed = boolean(value, &field, errors);
+            if allowed == Some(true) && !methods.as_ref().is_some_and(|m| m.accepts("GET")) {
+                errors.push(
+                    &field,
+                    "a WebSocket handshake is a GET: the route must accept GET",
+                );
+            }
+            allowed
+        }
+        None => Some(false),
+    };
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -404,6 +417,7 @@ fn parse_route(
         fallback: fallback?,
         versions: versions?,
         security: security?,
+        websocket: websocket?,
     })
 }
 
@@ -614,6 +628,7 @@ fn check_aggregate_route(
         "cache",
         "versions",
         "timeout_ms",
+        "websocket",
     ] {
         if route.get(key).is_some() {
             errors.push(&key_path(path, key), "does not apply to an aggregate route");

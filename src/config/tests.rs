@@ -686,3 +686,21 @@ mod security {
         }
     }
 }
+
+#[test]
+fn websocket_routes_take_get_and_a_service() {
+    let mut doc = valid();
+    doc["routes"][0]["websocket"] = json!(true);
+    let gateway = compile_value(&doc).expect("valid");
+    assert!(gateway.routes.routes().iter().any(|r| r.websocket));
+
+    let mut doc = valid();
+    doc["routes"][1]["websocket"] = json!(true);
+    doc["routes"][0]["websocket"] = json!("yes");
+    let errors = errors_of(doc);
+    assert_eq!(
+        paths(&errors),
+        ["$.routes[0].websocket", "$.routes[1].websocket"]
+    );
+    assert!(errors[1].message.contains("must accept GET"));
+}

@@ -6,6 +6,7 @@
 
 pub mod headers;
 pub mod target;
+pub mod websocket;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -108,7 +109,7 @@ pub fn entries(headers: &Headers) -> Vec<(String, String)> {
     headers.entries().collect()
 }
 
-fn to_headers(pairs: &[(String, String)]) -> worker::Result<Headers> {
+pub(crate) fn to_headers(pairs: &[(String, String)]) -> worker::Result<Headers> {
     let headers = Headers::new();
     for (name, value) in pairs {
         headers.append(name, value)?;

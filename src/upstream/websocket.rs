@@ -1,0 +1,113 @@
+//! WebSocket pass-through: the handshake goes to the service like any request (after
+//! authentication and rate limiting), and when the service switches protocols the client is
+//! handed the upstream socket, so frames flow between them without passing through the
+//! gateway's code.
+
+use worker::Response;
+
+use super::{entries, to_headers};
+use crate::error::GatewayError;
+
+/// Whether the request asks to become a WebSocket (RFC 6455 §4.1: a GET with
+/// `Upgrade: websocket`).
+pub fn is_upgrade(method: &str, headers: &[(String, String)]) -> bool {
+    method == "GET"
+        && headers.iter().any(|(name, value)| {
+            name == "upgrade"
+                && value
+                    .split(',')
+                    .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
+        })
+}
+
+/// The upstream handshake: the forwarded headers plus the upgrade itself, which ordinary
+/// forwarding drops as hop-by-hop. The runtime supplies the key and version of its own hop.
+pub fn handshake_headers(forwarded: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = forwarded
+        .iter()
+        .filter(|(name, _)| !is_per_hop(name))
+        .cloned()
+        .collect();
+    out.push(("upgrade".to_string(), "websocket".to_string()));
+    out
+}
+
+/// Handshake fields that belong to one hop: the runtime negotiates each side itself.
+fn is_per_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "sec-websocket-key"
+            | "sec-websocket-accept"
+            | "sec-websocket-version"
+            | "sec-websocket-extensions"
+    )
+}
+
+/// Whether the service accepted the upgrade.
+pub fn switched(upstream: &Response) -> bool {
+    upstream.status_code() == 101
+}
+
+/// The client's 101 carrying the upstream socket, under `client_headers` (computed from
+/// [`upstream_headers`]).
+pub fn accept(
+    upstream: Response,
+    client_headers: &[(String, String)],
+) -> Result<Response, GatewayError> {
+    let internal = |cause: String| GatewayError::Internal {
+        cause: format!("WebSocket pass-through: {cause}"),
+    };
+    let socket = upstream
+        .websocket()
+        .ok_or_else(|| internal("the service switched protocols without a socket".into()))?;
+    let headers = to_headers(client_headers).map_err(|e| internal(e.to_string()))?;
+    Response::from_websocket(socket)
+        .map(|r| r.with_headers(headers))
+        .map_err(|e| internal(e.to_string()))
+}
+
+/// The service's handshake fields a client may see (the chosen subprotocol, its own headers).
+pub fn upstream_headers(upstream: &Response) -> Vec<(String, String)> {
+    let mut out = entries(upstream.headers());
+    out.retain(|(name, _)| !is_per_hop(name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn upgrades_are_gets_naming_websocket() {
+        assert!(is_upgrade("GET", &pairs(&[("upgrade", "websocket")])));
+        assert!(is_upgrade("GET", &pairs(&[("upgrade", "foo, WebSocket")])));
+        assert!(!is_upgrade("POST", &pairs(&[("upgrade", "websocket")])));
+        assert!(!is_upgrade("GET", &pairs(&[("upgrade", "h2c")])));
+        assert!(!is_upgrade("GET", &[]));
+    }
+
+    #[test]
+    fn the_handshake_keeps_subprotocols_and_drops_per_hop_fields() {
+        let out = handshake_headers(&pairs(&[
+            ("sec-websocket-key", "abc"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-protocol", "chat"),
+            ("x-request-id", "r1"),
+        ]));
+        assert_eq!(
+            out,
+            pairs(&[
+                ("sec-websocket-protocol", "chat"),
+                ("x-request-id", "r1"),
+                ("upgrade", "websocket"),
+            ])
+        );
+    }
+}
