@@ -13,6 +13,7 @@ pub mod error;
 pub mod intake;
 pub mod memo;
 pub mod observe;
+pub mod openapi;
 pub mod pipeline;
 pub mod platform;
 pub mod rate_limit;

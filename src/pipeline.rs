@@ -51,6 +51,7 @@ use crate::config::model::{Destination, Fallback, Route, Sticky};
 use crate::context::RequestContext;
 use crate::error::GatewayError;
 use crate::intake;
+use crate::openapi;
 use crate::platform;
 use crate::rate_limit::{client as rate_limit, policy::KeyInputs};
 use crate::resilience;
@@ -90,6 +91,13 @@ pub async fn run(
         return admin::handle(env, gateway, req, &ctx.method, rest, &url, &headers).await;
     }
     let gateway = gateway?;
+
+    // The public OpenAPI document, when the configuration names a path for it.
+    if gateway.openapi.path.as_deref() == Some(path)
+        && matches!(ctx.method.as_str(), "GET" | "HEAD")
+    {
+        return openapi::respond(&gateway);
+    }
 
     // Route: everything after this point knows which route and service it serves. A CORS
     // preflight is routed by the method it asks about.

@@ -9,6 +9,7 @@
 //! - `DELETE {prefix}/rate-limits/{policy}?key=K` — forget a key's usage.
 //! - `POST {prefix}/cache/purge` — purge cached responses everywhere, by route, tag or URL:
 //!   `{"routes": [...], "tags": [...], "urls": [...], "everything": false}`.
+//! - `GET {prefix}/openapi.json` — the OpenAPI 3.1 description of the routes.
 //! - `GET {prefix}/config`, `PUT {prefix}/config`, `GET {prefix}/config/versions[/{version}]`,
 //!   `POST {prefix}/config/rollback` — see [`config`].
 //!
@@ -105,6 +106,7 @@ pub async fn handle(
             "routes": gateway.as_ref().map(|g| g.routes.routes().len()).unwrap_or(0),
         }))
         .map_err(internal),
+        ("GET", ["openapi.json"]) => crate::openapi::respond(&*gateway?),
         (method, ["rate-limits", policy]) => {
             let gateway = gateway?;
             let policy =

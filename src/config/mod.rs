@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod loader;
 pub mod model;
+pub mod openapi;
 pub mod parse;
 pub mod rate_limits;
 pub mod reader;
@@ -32,6 +33,7 @@ pub struct Gateway {
     pub plans: BTreeMap<String, Vec<String>>,
     pub auth: crate::auth::AuthSettings,
     pub routes: RouteTable,
+    pub openapi: openapi::OpenApiSettings,
     /// Content hash of the document this was compiled from, reported in logs.
     pub version: String,
 }
@@ -81,6 +83,7 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
         plans: config.plans,
         auth: config.auth,
         routes,
+        openapi: config.openapi,
         version: versions::version_of(text),
     })
 }

@@ -23,6 +23,8 @@ pub struct GatewayConfig {
     /// Token issuers and API-key settings.
     pub auth: AuthSettings,
     pub routes: Vec<Route>,
+    /// How the generated OpenAPI document describes the gateway.
+    pub openapi: super::openapi::OpenApiSettings,
 }
 
 /// A named origin microservice.

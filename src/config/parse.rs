@@ -8,6 +8,7 @@ use super::aggregate::{parse_aggregate, Scope};
 use super::auth::{parse_route_auth, parse_settings};
 use super::cache::parse_route_cache;
 use super::model::{Destination, GatewayConfig, HeaderRules, Rewrite, Route, Service, Upstream};
+use super::openapi::parse_openapi;
 use super::rate_limits::{parse_plans, parse_policies, parse_route_policies};
 use super::reader::{array, boolean, index_path, integer_in, key_path, string, Errors, Object};
 use super::resilience::{
@@ -41,6 +42,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
             plans: BTreeMap::new(),
             auth: crate::auth::AuthSettings::default(),
             routes: Vec::new(),
+            openapi: Default::default(),
         };
     };
     // `$schema` only helps editors; accepting it keeps the documents self-describing.
@@ -82,6 +84,10 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
         .iter()
         .map(|(name, service)| (name.clone(), 1 + service.retry.attempts as usize))
         .collect();
+    let openapi = root
+        .optional("openapi")
+        .and_then(|(value, path)| parse_openapi(value, &path, errors))
+        .unwrap_or_default();
     let security = root
         .optional("security")
         .and_then(|(value, path)| parse_security(value, &path, &SecurityPolicy::default(), errors))
@@ -104,6 +110,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> GatewayConfig {
         plans,
         auth,
         routes,
+        openapi,
     }
 }
 

@@ -1,0 +1,400 @@
+//! An OpenAPI 3.1 description of what the gateway exposes, generated from the compiled route
+//! configuration: paths and methods, path parameters, security schemes, the rate-limit and
+//! cache headers, and the problem+json errors each operation can answer with.
+//!
+//! Served at `{ADMIN_PREFIX}/openapi.json` (admin token) and, when the document sets
+//! `openapi.path`, publicly at that path.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::{Mode, RouteAuth};
+use crate::config::model::{Destination, Route};
+use crate::config::Gateway;
+use crate::routing::pattern::{self, Part};
+
+const PROBLEM: &str = "#/components/schemas/Problem";
+
+/// The OpenAPI document for `gateway`.
+pub fn document(gateway: &Gateway) -> Value {
+    let settings = &gateway.openapi;
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut cookies: Vec<&str> = Vec::new();
+    let mut uses_jwt = false;
+    let mut uses_api_key = false;
+    for route in gateway.routes.routes() {
+        let Ok(parts) = pattern::parse(&route.path) else {
+            continue;
+        };
+        if let Some(auth) = &route.auth {
+            uses_jwt |= auth.jwt;
+            uses_api_key |= auth.api_key;
+            if let Some(cookie) = auth.cookie.as_deref().filter(|c| !cookies.contains(c)) {
+                cookies.push(cookie);
+            }
+        }
+        let item = paths.entry(openapi_path(&parts)).or_default();
+        let methods: Vec<&str> = route
+            .methods
+            .names()
+            .filter(|m| !matches!(*m, "HEAD" | "OPTIONS"))
+            .collect();
+        for method in &methods {
+            let key = method.to_ascii_lowercase();
+            match item.get_mut(&key) {
+                // Another route (for another host) already describes this path and method.
+                Some(Value::Object(existing)) => {
+                    let also = existing
+                        .entry("x-gateway-also-routes")
+                        .or_insert_with(|| json!([]));
+                    if let Value::Array(names) = also {
+                        names.push(json!(route.name));
+                    }
+                }
+                _ => {
+                    let operation = operation(gateway, route, &parts, method, methods.len() > 1);
+                    item.insert(key, operation);
+                }
+            }
+        }
+    }
+
+    let mut schemes = Map::new();
+    if uses_jwt {
+        schemes.insert(
+            "bearer".into(),
+            json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}),
+        );
+    }
+    if uses_api_key {
+        schemes.insert(
+            "apiKey".into(),
+            json!({"type": "apiKey", "in": "header", "name": gateway.auth.api_key_header}),
+        );
+    }
+    for cookie in cookies {
+        schemes.insert(
+            format!("cookie-{cookie}"),
+            json!({"type": "apiKey", "in": "cookie", "name": cookie}),
+        );
+    }
+
+    let mut info = json!({
+        "title": settings.title.as_deref().unwrap_or("API"),
+        "version": settings.version.as_deref().unwrap_or(&gateway.version),
+    });
+    if let Some(description) = &settings.description {
+        info["description"] = json!(description);
+    }
+    let mut document = json!({
+        "openapi": "3.1.0",
+        "info": info,
+        "paths": paths,
+        "components": components(schemes),
+    });
+    if !settings.servers.is_empty() {
+        document["servers"] = settings
+            .servers
+            .iter()
+            .map(|url| json!({"url": url}))
+            .collect();
+    }
+    document
+}
+
+/// The document as a response, for whoever may read it.
+pub fn respond(gateway: &Gateway) -> Result<worker::Response, crate::error::GatewayError> {
+    let internal = |e: worker::Error| crate::error::GatewayError::Internal {
+        cause: format!("serving the OpenAPI document: {e}"),
+    };
+    let mut response = worker::Response::from_json(&document(gateway)).map_err(internal)?;
+    let headers = response.headers_mut();
+    headers.set("cache-control", "no-cache").map_err(internal)?;
+    headers
+        .set("etag", &format!("\"{}\"", gateway.version))
+        .map_err(internal)?;
+    Ok(response)
+}
+
+/// `/users/{id}` and `/files/{*rest}` as OpenAPI paths (`{rest}`, documented as spanning
+/// segments).
+fn openapi_path(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|part| match part {
+            Part::Literal(text) => text.clone(),
+            Part::Param { name, .. } => format!("{{{name}}}"),
+        })
+        .collect()
+}
+
+fn operation(
+    gateway: &Gateway,
+    route: &Route,
+    parts: &[Part],
+    method: &str,
+    several_methods: bool,
+) -> Value {
+    let operation_id = if several_methods {
+        format!("{}-{}", route.name, method.to_ascii_lowercase())
+    } else {
+        route.name.clone()
+    };
+    let tag = match &route.destination {
+        Destination::Service(service) => service.clone(),
+        Destination::Aggregate(_) => "aggregate".to_string(),
+    };
+    let parameters: Vec<Value> = parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Param { name, catch_all } => Some(json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "schema": {"type": "string"},
+                "description": if *catch_all {
+                    "The rest of the path; may contain '/'."
+                } else {
+                    "One path segment."
+                },
+            })),
+            Part::Literal(_) => None,
+        })
+        .collect();
+
+    let mut success_headers =
+        json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}});
+    let limited = !gateway.policies_for(route, None).is_empty() || route.auth.is_some();
+    if limited && !gateway.rate_limits.is_empty() {
+        success_headers["RateLimit"] = json!({"$ref": "#/components/headers/RateLimit"});
+        success_headers["RateLimit-Policy"] =
+            json!({"$ref": "#/components/headers/RateLimit-Policy"});
+    }
+    if route.cache.is_some() {
+        success_headers["X-Cache"] = json!({"$ref": "#/components/headers/X-Cache"});
+    }
+    let success = match &route.destination {
+        Destination::Aggregate(aggregate) => {
+            let backends: Vec<&str> = aggregate.backends.iter().map(|b| b.name.as_str()).collect();
+            json!({
+                "description": format!("One JSON document composed from the backends {}.", backends.join(", ")),
+                "headers": success_headers,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            })
+        }
+        Destination::Service(service) => json!({
+            "description": format!("The response of the service '{service}', relayed."),
+            "headers": success_headers,
+        }),
+    };
+
+    let mut responses = Map::new();
+    responses.insert("default".into(), success);
+    if route.websocket && method == "GET" {
+        responses.insert(
+            "101".into(),
+            json!({"description": "Switching Protocols: a WebSocket connection to the service."}),
+        );
+    }
+    for (status, reason) in error_statuses(gateway, route) {
+        responses.insert(status.to_string(), problem_response(status, reason));
+    }
+
+    let mut op = json!({
+        "operationId": operation_id,
+        "summary": route.name,
+        "tags": [tag],
+        "responses": responses,
+    });
+    if !parameters.is_empty() {
+        op["parameters"] = json!(parameters);
+    }
+    if let Some(auth) = &route.auth {
+        op["security"] = security(auth);
+        let scopes = auth.scopes.names();
+        if !scopes.is_empty() {
+            op["x-gateway-scopes"] = json!(scopes);
+        }
+    }
+    if let Some(host) = &route.host {
+        op["servers"] = json!([{"url": format!("https://{host}")}]);
+    }
+    if route.websocket {
+        op["x-gateway-websocket"] = json!(true);
+    }
+    op
+}
+
+/// Alternatives the route accepts; an empty requirement when credentials are optional.
+fn security(auth: &RouteAuth) -> Value {
+    let mut alternatives = Vec::new();
+    if auth.jwt {
+        alternatives.push(json!({"bearer": []}));
+    }
+    if auth.api_key {
+        alternatives.push(json!({"apiKey": []}));
+    }
+    if let Some(cookie) = &auth.cookie {
+        alternatives.push(json!({ format!("cookie-{cookie}"): [] }));
+    }
+    if auth.mode == Mode::Optional {
+        alternatives.push(json!({}));
+    }
+    json!(alternatives)
+}
+
+/// The gateway's own answers this route can give, with the condition for each.
+fn error_statuses(gateway: &Gateway, route: &Route) -> Vec<(u16, &'static str)> {
+    let mut out = vec![(
+        400,
+        "The path is malformed (bad percent-encoding, dot segments).",
+    )];
+    if route.auth.is_some() {
+        out.push((401, "Credentials are missing, invalid or expired."));
+    }
+    let scoped = route
+        .auth
+        .as_ref()
+        .is_some_and(|a| !a.scopes.names().is_empty() || !a.roles.names().is_empty());
+    if scoped || route.security.ip.is_some() || route.security.cors.is_some() {
+        out.push((
+            403,
+            "Refused: missing scope or role, address not allowed, or cross-origin request refused.",
+        ));
+    }
+    if route
+        .security
+        .limits
+        .is_some_and(|l| l.max_body_bytes.is_some())
+    {
+        out.push((
+            411,
+            "The route limits bodies and Content-Length is missing.",
+        ));
+        out.push((413, "The body exceeds the route's limit."));
+    }
+    if !gateway.rate_limits.is_empty() {
+        out.push((429, "A rate limit is exhausted; see Retry-After."));
+    }
+    out.push((431, "The header fields are too large or too many."));
+    out.push((502, "The service could not be reached or failed."));
+    out.push((
+        503,
+        "The gateway cannot serve right now (configuration, limiter, keys or open circuit).",
+    ));
+    out.push((504, "The service did not answer in time."));
+    out
+}
+
+fn problem_response(status: u16, description: &str) -> Value {
+    let mut response = json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM}}},
+    });
+    if status == 429 {
+        response["headers"] = json!({
+            "Retry-After": {"$ref": "#/components/headers/Retry-After"},
+            "RateLimit": {"$ref": "#/components/headers/RateLimit"},
+            "RateLimit-Policy": {"$ref": "#/components/headers/RateLimit-Policy"},
+        });
+    }
+    response
+}
+
+fn components(schemes: Map<String, Value>) -> Value {
+    let string_header =
+        |description: &str| json!({"description": description, "schema": {"type": "string"}});
+    let mut components = json!({
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "description": "An RFC 9457 problem; `code` is stable and equals the last segment of `type`.",
+                "required": ["type", "title", "status", "detail", "code", "request_id"],
+                "properties": {
+                    "type": {"type": "string", "format": "uri"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "code": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"path": {"type": "string"}, "message": {"type": "string"}}},
+                    },
+                },
+            },
+        },
+        "headers": {
+            "X-Request-Id": string_header("The request's id, also in the gateway's access log."),
+            "RateLimit": string_header("The remaining allowance of each policy (draft-ietf-httpapi-ratelimit-headers)."),
+            "RateLimit-Policy": string_header("The quota and window of each policy."),
+            "Retry-After": {"description": "Seconds until a retry can succeed.", "schema": {"type": "integer"}},
+            "X-Cache": {"description": "How the gateway's cache answered.",
+                        "schema": {"type": "string", "enum": ["HIT", "MISS", "STALE", "REVALIDATED", "BYPASS"]}},
+        },
+    });
+    if !schemes.is_empty() {
+        components["securitySchemes"] = Value::Object(schemes);
+    }
+    components
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::compile;
+
+    fn gateway(routes: Value) -> Gateway {
+        let doc = json!({
+            "version": 1,
+            "openapi": {"title": "Shop", "servers": ["https://api.example.com"]},
+            "services": {"users": {"upstreams": ["http://127.0.0.1:1"]}},
+            "auth": {"issuers": {"idp": {"issuer": "https://idp/", "audiences": ["api"],
+                     "algorithms": ["HS256"], "keys": [{"kty": "oct", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}}},
+            "rate_limits": {"per-ip": {"quota": {"limit": 5, "window": "minute"}, "key": ["ip"]}},
+            "routes": routes,
+        });
+        compile(&doc.to_string()).expect("valid")
+    }
+
+    #[test]
+    fn paths_parameters_and_methods() {
+        let doc = document(&gateway(json!([
+            {"name": "user", "methods": ["GET", "PUT"], "path": "/users/{id}", "service": "users"},
+            {"name": "files", "methods": ["GET"], "path": "/files/{*rest}", "service": "users"},
+        ])));
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "Shop");
+        assert_eq!(doc["servers"][0]["url"], "https://api.example.com");
+        let user = &doc["paths"]["/users/{id}"];
+        assert_eq!(user["get"]["operationId"], "user-get");
+        assert_eq!(user["put"]["operationId"], "user-put");
+        assert!(user.get("head").is_none());
+        assert_eq!(user["get"]["parameters"][0]["name"], "id");
+        assert_eq!(user["get"]["parameters"][0]["required"], true);
+        let files = &doc["paths"]["/files/{rest}"]["get"];
+        assert_eq!(files["operationId"], "files");
+        assert!(files["parameters"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("'/'")));
+        assert!(files["responses"]["502"].is_object());
+        assert!(files.get("security").is_none());
+    }
+
+    #[test]
+    fn security_and_rate_limits_are_described() {
+        let doc = document(&gateway(json!([
+            {"name": "me", "methods": ["GET"], "path": "/me", "service": "users",
+             "auth": {"mode": "optional", "schemes": ["jwt", "api_key"]}, "rate_limits": ["per-ip"]},
+        ])));
+        let me = &doc["paths"]["/me"]["get"];
+        assert_eq!(me["security"], json!([{"bearer": []}, {"apiKey": []}, {}]));
+        assert!(me["responses"]["401"].is_object());
+        assert!(me["responses"]["429"]["headers"]["Retry-After"].is_object());
+        assert!(me["responses"]["default"]["headers"]["RateLimit"].is_object());
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["apiKey"]["name"], "x-api-key");
+    }
+}
