@@ -104,6 +104,15 @@ setup() {
   ensure_worker_build
 }
 
+# Installs Debian packages as root (or through sudo -n), refreshing the index only if needed.
+apt_install() {
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo -n"
+  $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq "$@" >/dev/null; } \
+    || fail "could not install $* (needs apt-get as root)"
+}
+
 # nginx (the traditional reverse-proxy anchor, and the benchmarks' origin) and wrk (the load
 # generator) come from the distribution's packages.
 ensure_bench_tools() {
@@ -112,13 +121,19 @@ ensure_bench_tools() {
     return
   fi
   step "Installing nginx and wrk from the distribution's packages"
-  local sudo=""
-  [[ "$(id -u)" == 0 ]] || sudo="sudo -n"
-  $sudo apt-get install -y -qq nginx-light wrk >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq >/dev/null 2>&1 && $sudo apt-get install -y -qq nginx-light wrk >/dev/null; } \
-    || fail "could not install nginx and wrk (needs apt-get as root)"
+  apt_install nginx-light wrk
   # The package starts a system nginx on port 80; the benchmarks run their own.
-  $sudo service nginx stop >/dev/null 2>&1 || true
+  service nginx stop >/dev/null 2>&1 || sudo -n service nginx stop >/dev/null 2>&1 || true
+}
+
+# The dashboard is tested in Debian's Chromium, driven by playwright-core.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    note "chromium: installed"
+    return
+  fi
+  step "Installing Chromium from the distribution's packages (for the dashboard test)"
+  apt_install chromium
 }
 
 build_passthrough() {

@@ -21,6 +21,7 @@ step "route documents in routes/ validate"
 bash "$ROOT/scripts/validate.sh"
 
 GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
+ensure_chromium
 
 step "end-to-end tests (workerd via Miniflare, real KV, real origin servers on loopback)"
 "$NODE" --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs

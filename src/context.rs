@@ -37,6 +37,8 @@ pub struct RequestContext {
     pub status: u16,
     /// The error that ended the request, if one did: its stable code and full cause.
     pub error: Option<(&'static str, String)>,
+    /// An admin API or OpenAPI request: logged, but not counted in the routes' metrics.
+    pub internal: bool,
 }
 
 impl RequestContext {
@@ -61,6 +63,7 @@ impl RequestContext {
             cors_headers: Vec::new(),
             status: 0,
             error: None,
+            internal: false,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod intake;
 pub mod memo;
+pub mod metrics;
 pub mod observe;
 pub mod openapi;
 pub mod pipeline;
@@ -66,8 +67,16 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
         }
     };
     ctx.status = response.status_code();
+    let finished_ms = platform::now_ms();
     if access_log::enabled(env.var("ACCESS_LOG").ok().map(|v| v.to_string()).as_deref()) {
-        platform::log(&access_log::line(&ctx, platform::now_ms()));
+        platform::log(&access_log::line(&ctx, finished_ms));
+    }
+    if !ctx.internal {
+        metrics::recorder::record(
+            &env,
+            &worker_ctx,
+            metrics::Sample::from_context(&ctx, finished_ms),
+        );
     }
     Ok(response)
 }

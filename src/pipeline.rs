@@ -88,6 +88,7 @@ pub async fn run(
     // Admin: operator endpoints are never routed to an origin, and some of them (health, a
     // first push) work before any configuration is loaded.
     if let Some(rest) = admin::below(path, &admin::prefix(env)) {
+        ctx.internal = true;
         return admin::handle(env, gateway, req, &ctx.method, rest, &url, &headers).await;
     }
     let gateway = gateway?;
@@ -96,6 +97,7 @@ pub async fn run(
     if gateway.openapi.path.as_deref() == Some(path)
         && matches!(ctx.method.as_str(), "GET" | "HEAD")
     {
+        ctx.internal = true;
         return openapi::respond(&gateway);
     }
 

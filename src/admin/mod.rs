@@ -9,6 +9,9 @@
 //! - `DELETE {prefix}/rate-limits/{policy}?key=K` — forget a key's usage.
 //! - `POST {prefix}/cache/purge` — purge cached responses everywhere, by route, tag or URL:
 //!   `{"routes": [...], "tags": [...], "urls": [...], "everything": false}`.
+//! - `GET {prefix}/metrics?minutes=60` — per-minute and per-route metrics (see [`crate::metrics`]).
+//! - `GET {prefix}/dashboard` — a page drawing those metrics; the page itself holds no data and
+//!   sends the token it is given (form or `#token=` fragment) with each call.
 //! - `GET {prefix}/openapi.json` — the OpenAPI 3.1 description of the routes.
 //! - `GET {prefix}/config`, `PUT {prefix}/config`, `GET {prefix}/config/versions[/{version}]`,
 //!   `POST {prefix}/config/rollback` — see [`config`].
@@ -27,6 +30,7 @@ use worker::{Env, Request, Response, Url};
 use crate::cache::purge;
 use crate::config::Gateway;
 use crate::error::GatewayError;
+use crate::metrics::{recorder, RETAIN_MINUTES};
 use crate::platform;
 use crate::rate_limit::client;
 use crate::upstream::headers::header;
@@ -54,6 +58,28 @@ pub fn below<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
     }
 }
 
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+fn dashboard() -> Result<Response, GatewayError> {
+    let internal = |e: worker::Error| GatewayError::Internal {
+        cause: format!("dashboard: {e}"),
+    };
+    let mut response = Response::from_html(DASHBOARD).map_err(internal)?;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
+        ),
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        headers.set(name, value).map_err(internal)?;
+    }
+    Ok(response)
+}
+
 /// Compares without returning early, so timing does not reveal how much of a guess was right.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -62,13 +88,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError> {
-    let Some(token) = env
-        .secret(TOKEN_SECRET)
+/// The admin token, when the admin API is enabled.
+fn admin_token(env: &Env) -> Option<String> {
+    env.secret(TOKEN_SECRET)
         .ok()
         .map(|s| s.to_string())
         .filter(|t| !t.is_empty())
-    else {
+}
+
+fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError> {
+    let Some(token) = admin_token(env) else {
         return Err(GatewayError::RouteNotFound);
     };
     let presented = header(headers, "authorization")
@@ -91,6 +120,10 @@ pub async fn handle(
     url: &Url,
     headers: &[(String, String)],
 ) -> Result<Response, GatewayError> {
+    // The dashboard page holds no data: it asks for the token and sends it with each call.
+    if method == "GET" && rest == "dashboard" && admin_token(env).is_some() {
+        return dashboard();
+    }
     authorize(env, headers)?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let internal = |e: worker::Error| GatewayError::Internal {
@@ -107,6 +140,26 @@ pub async fn handle(
         }))
         .map_err(internal),
         ("GET", ["openapi.json"]) => crate::openapi::respond(&*gateway?),
+        ("GET", ["metrics"]) => {
+            let minutes = url
+                .query_pairs()
+                .find(|(name, _)| name == "minutes")
+                .map(|(_, v)| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|m| (1..=RETAIN_MINUTES).contains(m))
+                })
+                .unwrap_or(Some(60))
+                .ok_or_else(|| GatewayError::AdminInvalid {
+                    reason: format!("'minutes' must be a whole number from 1 to {RETAIN_MINUTES}."),
+                })?;
+            let summary = recorder::query(env, minutes, platform::now_ms())
+                .await
+                .map_err(|cause| GatewayError::Internal {
+                    cause: format!("metrics: {cause}"),
+                })?;
+            Response::from_json(&summary).map_err(internal)
+        }
         (method, ["rate-limits", policy]) => {
             let gateway = gateway?;
             let policy =

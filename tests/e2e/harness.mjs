@@ -53,6 +53,17 @@ export async function closedPort() {
 /** The built gateway in workerd, with `document` (object or raw text) in its CONFIG namespace. */
 export const ADMIN_TOKEN = "test-admin-token";
 
+const ANALYTICS_RECORDER = {
+  name: "analytics-recorder",
+  modules: true,
+  compatibilityDate: "2026-11-01",
+  script: `import { WorkerEntrypoint } from "cloudflare:workers";
+  export class Dataset extends WorkerEntrypoint {
+    writeDataPoint(point) { console.log(JSON.stringify({ type: "analytics", point })); }
+  }
+  export default { fetch: () => new Response(null, { status: 404 }) };`,
+};
+
 export async function startGateway({
   document,
   refreshSeconds = 1,
@@ -61,6 +72,7 @@ export async function startGateway({
   rateLimiter,
   captureLogs = true,
   bindings = {},
+  analytics = false,
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
@@ -85,11 +97,16 @@ export async function startGateway({
         // The gateway's own RateLimiter class, unless a test substitutes another (see failure tests).
         durableObjects: {
           RATE_LIMITER: rateLimiter?.binding ?? { className: "RateLimiter", useSQLite: true },
+          METRICS_STORE: { className: "MetricsStore", useSQLite: true },
         },
+        // Analytics Engine's local simulator drops data points: a stand-in service with the
+        // same writeDataPoint method logs each one instead.
+        ...(analytics ? { serviceBindings: { METRICS: { name: "analytics-recorder", entrypoint: "Dataset" } } } : {}),
         // A socket served by workerd itself, bypassing the dev entry proxy (for benchmarks).
         ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
       },
       ...(rateLimiter?.worker ? [rateLimiter.worker] : []),
+      ...(analytics ? [ANALYTICS_RECORDER] : []),
     ],
   });
   // wrangler's `--persist-to DIR` keeps resources under DIR/v3.

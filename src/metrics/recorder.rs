@@ -1,0 +1,158 @@
+//! The isolate's side: each finished request becomes an Analytics Engine data point (when the
+//! `METRICS` dataset is bound) and a count in this isolate's batch, which is sent to the
+//! `MetricsStore` object (binding `METRICS_STORE`) one second after its first entry, from
+//! `waitUntil`, so no request waits for it.
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures;
+use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Method, Request, RequestInit};
+
+use super::{add, merge, Batch, Sample, RETAIN_MINUTES};
+use crate::platform;
+
+/// Analytics Engine dataset binding.
+pub const ANALYTICS_BINDING: &str = "METRICS";
+/// Durable Object namespace of [`super::store::MetricsStore`].
+pub const STORE_BINDING: &str = "METRICS_STORE";
+const STORE_NAME: &str = "global";
+const FLUSH_AFTER: Duration = Duration::from_millis(1000);
+
+thread_local! {
+    static PENDING: RefCell<Batch> = const { RefCell::new(Batch::new()) };
+    static SCHEDULED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records one finished request.
+pub fn record(env: &Env, worker_ctx: &Context, sample: Sample) {
+    if let Some(dataset) = dataset(env) {
+        let class = format!("{}xx", sample.status / 100);
+        let point = AnalyticsEngineDataPointBuilder::new()
+            .indexes([sample.route.as_str()])
+            .add_blob(sample.route.as_str())
+            .add_blob(class.as_str())
+            .add_blob(sample.cache.unwrap_or(""))
+            .add_blob(sample.error_code.unwrap_or(""))
+            .add_double(f64::from(sample.status))
+            .add_double(sample.latency_ms)
+            .add_double(sample.upstream_ms.unwrap_or(-1.0))
+            .build();
+        // Reflect.apply, not Function.prototype.call: an RPC stub would take `call` for a method.
+        let arguments = js_sys::Array::of1(&JsValue::from(point));
+        match js_sys::Reflect::apply(&dataset.write, &dataset.binding, &arguments) {
+            // The platform's dataset returns nothing; a binding that answers later (an RPC
+            // service standing in for it) is waited for after the response.
+            Ok(answer) if !answer.is_undefined() => {
+                let promise = js_sys::Promise::resolve(&answer);
+                worker_ctx.wait_until(async move {
+                    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+                });
+            }
+            Ok(_) => {}
+            Err(e) => platform::log_error(
+                &json!({"type": "metrics", "event": "analytics_failed", "cause": format!("{e:?}")})
+                    .to_string(),
+            ),
+        }
+    }
+    if env.durable_object(STORE_BINDING).is_err() {
+        return;
+    }
+    PENDING.with(|pending| add(&mut pending.borrow_mut(), &sample));
+    if !SCHEDULED.with(|s| s.replace(true)) {
+        worker_ctx.wait_until(flush_later(env.clone()));
+    }
+}
+
+/// The dataset binding, found by what it does (`writeDataPoint`) rather than by its class
+/// name, which differs between the platform and a local stand-in.
+struct Dataset {
+    binding: JsValue,
+    write: js_sys::Function,
+}
+
+fn dataset(env: &Env) -> Option<Dataset> {
+    let binding = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(ANALYTICS_BINDING)).ok()?;
+    if binding.is_undefined() || binding.is_null() {
+        return None;
+    }
+    let write = js_sys::Reflect::get(&binding, &JsValue::from_str("writeDataPoint")).ok()?;
+    if !write.is_function() {
+        return None;
+    }
+    let write = write.unchecked_into::<js_sys::Function>();
+    Some(Dataset { binding, write })
+}
+
+async fn flush_later(env: Env) {
+    Delay::from(FLUSH_AFTER).await;
+    SCHEDULED.with(|s| s.set(false));
+    let batch = PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(cause) = send(&env, &batch).await {
+        platform::log_error(
+            &json!({"type": "metrics", "event": "flush_failed", "cause": cause}).to_string(),
+        );
+        // Kept for the next flush, within the store's retention.
+        PENDING.with(|pending| {
+            let mut pending = pending.borrow_mut();
+            merge(&mut pending, &batch);
+            let newest = pending.keys().last().copied().unwrap_or_default();
+            pending.retain(|minute, _| *minute + RETAIN_MINUTES >= newest);
+        });
+    }
+}
+
+async fn call(
+    env: &Env,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<worker::Response, String> {
+    let namespace = env
+        .durable_object(STORE_BINDING)
+        .map_err(|e| format!("binding {STORE_BINDING}: {e}"))?;
+    let stub = namespace
+        .id_from_name(STORE_NAME)
+        .and_then(|id| id.get_stub())
+        .map_err(|e| format!("binding {STORE_BINDING}: {e}"))?;
+    let mut init = RequestInit::new();
+    init.with_method(method)
+        .with_body(body.map(|b| JsValue::from_str(&b)));
+    let request = Request::new_with_init(&format!("https://metrics-store{path}"), &init)
+        .map_err(|e| e.to_string())?;
+    let response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    match response.status_code() {
+        200..=299 => Ok(response),
+        status => Err(format!("the metrics store answered {status}")),
+    }
+}
+
+async fn send(env: &Env, batch: &Batch) -> Result<(), String> {
+    let body = serde_json::to_string(batch).map_err(|e| e.to_string())?;
+    call(env, Method::Post, "/record", Some(body))
+        .await
+        .map(|_| ())
+}
+
+/// The summary of the last `minutes` minutes (including the current one).
+pub async fn query(env: &Env, minutes: u64, now_ms: f64) -> Result<Value, String> {
+    let to = (now_ms / 60_000.0) as u64;
+    let from = to.saturating_sub(minutes.saturating_sub(1));
+    let mut response = call(
+        env,
+        Method::Get,
+        &format!("/query?from={from}&to={to}"),
+        None,
+    )
+    .await?;
+    response.json().await.map_err(|e| e.to_string())
+}

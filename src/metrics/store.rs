@@ -1,0 +1,122 @@
+//! The `MetricsStore` Durable Object: one instance (named `global`) holds per-minute counts
+//! per route in its SQLite storage, merges the batches isolates send, keeps
+//! [`RETAIN_MINUTES`](super::RETAIN_MINUTES), and answers summaries for a window.
+
+use std::cell::Cell;
+
+use serde::Deserialize;
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+
+use super::{merge, summarize, Batch, Stats, RETAIN_MINUTES};
+
+#[durable_object]
+pub struct MetricsStore {
+    state: State,
+    table_ready: Cell<bool>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    minute: f64,
+    route: String,
+    stats: String,
+}
+
+impl DurableObject for MetricsStore {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            table_ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.ensure_table()?;
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/record") => {
+                // serde_json, not the JS bridge: minute keys arrive as JSON object keys.
+                let batch: Batch = serde_json::from_str(&req.text().await?)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                self.record(&batch)?;
+                Response::empty()
+            }
+            (Method::Get, "/query") => {
+                let url = req.url()?;
+                let number = |name: &str| {
+                    url.query_pairs()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, v)| v.parse::<u64>().ok())
+                };
+                let (Some(from), Some(to)) = (number("from"), number("to")) else {
+                    return Response::error("from and to (minutes) are required", 400);
+                };
+                let batch = self.read(from, to)?;
+                Response::from_json(&summarize(&batch, from, to))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl MetricsStore {
+    fn ensure_table(&self) -> Result<()> {
+        if !self.table_ready.get() {
+            self.state.storage().sql().exec(
+                "CREATE TABLE IF NOT EXISTS metrics (minute INTEGER NOT NULL, route TEXT NOT NULL, \
+                 stats TEXT NOT NULL, PRIMARY KEY (minute, route))",
+                None,
+            )?;
+            self.table_ready.set(true);
+        }
+        Ok(())
+    }
+
+    fn read(&self, from: u64, to: u64) -> Result<Batch> {
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT minute, route, stats FROM metrics WHERE minute >= ? AND minute <= ?",
+                vec![(from as f64).into(), (to as f64).into()],
+            )?
+            .to_array()?;
+        let mut batch = Batch::new();
+        for row in rows {
+            if let Ok(stats) = serde_json::from_str::<Stats>(&row.stats) {
+                batch
+                    .entry(row.minute as u64)
+                    .or_default()
+                    .insert(row.route, stats);
+            }
+        }
+        Ok(batch)
+    }
+
+    fn record(&self, incoming: &Batch) -> Result<()> {
+        let (Some(first), Some(last)) = (incoming.keys().next(), incoming.keys().last()) else {
+            return Ok(());
+        };
+        let mut batch = self.read(*first, *last)?;
+        merge(&mut batch, incoming);
+        let sql = self.state.storage().sql();
+        for (minute, routes) in &batch {
+            if !incoming.contains_key(minute) {
+                continue;
+            }
+            for (route, stats) in routes {
+                let text = serde_json::to_string(stats)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                sql.exec(
+                    "INSERT OR REPLACE INTO metrics (minute, route, stats) VALUES (?, ?, ?)",
+                    vec![(*minute as f64).into(), route.as_str().into(), text.into()],
+                )?;
+            }
+        }
+        sql.exec(
+            "DELETE FROM metrics WHERE minute < ?",
+            vec![(last.saturating_sub(RETAIN_MINUTES) as f64).into()],
+        )?;
+        Ok(())
+    }
+}
