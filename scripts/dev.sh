@@ -21,11 +21,13 @@ if [[ ! -f "$ROOT/.dev.vars" ]] || ! grep -q '^ADMIN_TOKEN=' "$ROOT/.dev.vars"; 
 fi
 admin_token="$(sed -n 's/^ADMIN_TOKEN=//p' "$ROOT/.dev.vars" | head -n 1)"
 
-step "Seeding local KV (binding CONFIG, key routes) from $DOC"
+step "Seeding local KV (binding CONFIG, key routes, as a configuration version) from $DOC"
 GATEWAY_STATE="$STATE" "$NODE" "$ROOT/scripts/config.mjs" push "$DOC" --local
 
 step "Serving the gateway on http://127.0.0.1:8787 (the first build takes a few minutes)"
 note "try: curl -i http://127.0.0.1:8787/api/users/1"
 note "admin: curl -H 'Authorization: Bearer $admin_token' http://127.0.0.1:8787/__gateway/health"
-note "change routes: edit $DOC, then 'npm run push' (takes effect within CONFIG_REFRESH_SECONDS)"
+note "dashboard: http://127.0.0.1:8787/__gateway/dashboard#token=$admin_token"
+note "OpenAPI: http://127.0.0.1:8787/openapi.json"
+note "change routes: edit $DOC, then 'npm run push' (a new version, served at once; 'npm run rollback' undoes it)"
 wrangler dev --ip 127.0.0.1 --port 8787 --persist-to "$STATE" --var CONFIG_REFRESH_SECONDS:2 "$@"
