@@ -429,7 +429,7 @@ test("npm run purge purges through the admin API and reports refusals", async ()
   assert.equal((await get(p)).cache, "MISS");
   const wrong = await run("--token", "nope", "--route", "tagged");
   assert.equal(wrong.code, 1);
-  assert.match(wrong.stderr, /refused \(401\)/);
+  assert.match(wrong.stderr, /refused \(401 admin-unauthorized\)/);
   const unknown = await run("--token", ADMIN_TOKEN, "--route", "missing");
   assert.match(unknown.stderr, /no route named 'missing'/);
   assert.equal((await run("--token", ADMIN_TOKEN)).code, 2, "nothing named");
