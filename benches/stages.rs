@@ -15,6 +15,7 @@ use edge_gateway::cache::entry::Entry;
 use edge_gateway::cache::{freshness, Plan};
 use edge_gateway::config::{self, model::HeaderRules};
 use edge_gateway::context::RequestContext;
+use edge_gateway::metrics;
 use edge_gateway::observe::{access_log, request_id, trace::TraceContext};
 use edge_gateway::upstream::headers;
 
@@ -132,6 +133,15 @@ fn main() {
     total += measure("access log line", iterations, || {
         black_box(access_log::line(black_box(&ctx), 12.0));
     });
+    let mut batch = metrics::Batch::new();
+    total += measure(
+        "metrics: sample into the isolate's batch",
+        iterations,
+        || {
+            let sample = metrics::Sample::from_context(black_box(&ctx), 12.0);
+            metrics::add(&mut batch, black_box(&sample));
+        },
+    );
     println!(
         "{:<44} {:>10.0} ns",
         "sum for a plain proxied request", total
