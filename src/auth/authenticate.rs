@@ -345,13 +345,7 @@ pub fn upstream_headers(
 mod tests {
     use super::*;
     use crate::auth::claims::Requirement;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::upstream::headers::pairs;
 
     fn policy() -> RouteAuth {
         RouteAuth {

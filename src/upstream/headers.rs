@@ -169,16 +169,18 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
         .map(|(_, v)| v.as_str())
 }
 
+/// Owned header pairs from literals, for tests.
+#[cfg(test)]
+pub(crate) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn forwarding() -> Forwarding<'static> {
         Forwarding {

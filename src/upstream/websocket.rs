@@ -76,13 +76,7 @@ pub fn upstream_headers(upstream: &Response) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::upstream::headers::pairs;
 
     #[test]
     fn upgrades_are_gets_naming_websocket() {
