@@ -7,9 +7,13 @@
 //!    ▼
 //!  intake ──────────── malformed path, oversized request ──▶ 400
 //!    │
-//!  configuration ───── nothing valid ever loaded ──────────▶ 503
+//!  configuration (a failure is kept for the admin stage)
 //!    │
-//!  admin ───────────── {ADMIN_PREFIX}/… answered here ─────▶ 200 / 401 / 404
+//!  admin ───────────── {ADMIN_PREFIX}/… answered here ─────▶ 200 / 401 / 404 / 422
+//!    │                 (health and config work without a configuration)
+//!    ├──────────────── nothing valid ever loaded ──────────▶ 503
+//!    │
+//!  public OpenAPI ──── GET openapi.path ───────────────────▶ 200
 //!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
@@ -25,6 +29,8 @@
 //!    │
 //!  prepare upstream request (no I/O)
 //!    │
+//!  WebSocket ───────── upgrade on a websocket route ───────▶ 101 with the upstream socket
+//!    │
 //!  cache lookup ────── fresh / servable stale entry ───────▶ 200 / 304 from the cache
 //!    │                 (only-if-cached and nothing usable ─▶ 504)
 //!  upstream ────────── refused / too slow ─────────────────▶ 502 / 504 (or a stale entry)
@@ -36,7 +42,7 @@
 //!  respond (client headers)
 //!    │
 //!    ▼
-//!  response ──▶ access log (written by the entry point from the context)
+//!  response ──▶ access log and metrics (written by the entry point from the context)
 //! ```
 
 use worker::wasm_bindgen::JsValue;

@@ -61,9 +61,7 @@ pub async fn handle(
         ("PUT", []) => {
             let text = req.text().await.map_err(internal)?;
             let outcome = make_current(env, &key, &text, "push").await?;
-            Response::from_json(&outcome)
-                .map(|r| r.with_status(200))
-                .map_err(internal)
+            Response::from_json(&outcome).map_err(internal)
         }
         ("GET", ["versions"]) => {
             let current = versions::current(env, &key)
