@@ -9,3 +9,6 @@ function option(name, fallback) {
 
 export const seconds = Number(option("--seconds", process.env.BENCH_SECONDS ?? 5));
 export const jsonOut = option("--json");
+/// `--alternate N`: perf.mjs measures only the pass-through Worker and the plain proxy, in N
+/// alternating rounds, for comparing two builds of the gateway with less drift.
+export const alternate = Number(option("--alternate", 0));

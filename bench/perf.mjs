@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
-import { jsonOut, seconds } from "./options.mjs";
+import { alternate, jsonOut, seconds } from "./options.mjs";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
 
@@ -101,6 +101,24 @@ async function startPassthrough(origin) {
 
 const execFileAsync = promisify(execFile);
 
+/** CPU seconds (user + system) used so far by each workerd process, by pid. */
+function workerdCpu() {
+  const tick = 100; // USER_HZ on Linux
+  const out = new Map();
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (name !== "workerd") continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
+    } catch {
+      // the process ended
+    }
+  }
+  return out;
+}
+
 /** Requests `url` until it is answered from the cache (the store runs after the first response). */
 async function waitForCacheHit(url) {
   for (let i = 0; i < 50; i++) {
@@ -171,26 +189,49 @@ try {
     console.log(`${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${r.non_2xx ? `  (${r.non_2xx} non-2xx!)` : ""}`);
   };
   console.log(`wrk, ${CONNECTIONS} connections, ${seconds}s per scenario`);
-  await run("origin (nginx, direct)", `${nginx.origin}/users/1`);
-  await run("nginx reverse proxy", `${nginx.proxy}/users/1`);
-  await run("pass-through Worker", `${passthrough.url}/users/1`);
-  await run("gateway: plain proxy", `${gw}/users/1`);
-  await run("gateway: rate-limited", `${gw}/limited/1`);
-  // The same origin response, answered from the edge cache once stored.
-  const cached = await waitForCacheHit(`${gw}/cached/1`);
-  if (!cached) console.log("warning: the cached route never answered X-Cache: HIT");
-  await run("gateway: cache hit", `${gw}/cached/1`);
-  await run("gateway: 3-backend aggregation", `${gw}/fanout/1`);
-  for (const alg of JWT_ALGS) {
-    const warm = await mint(alg, "warm");
-    await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });
-    // Cold: a different token on every request, so every one is verified.
-    const count = Math.max(1000, Math.ceil(results["gateway: plain proxy"].rps * seconds * 1.2));
-    const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
-    const file = path.join(tmp, `${alg}.tokens`);
-    fs.writeFileSync(file, tokens.join("\n"));
-    const script = path.join(tmp, `${alg}.lua`);
-    fs.writeFileSync(script, `
+  if (alternate) {
+    // Throughput moves with whatever else the two cores are doing; the runtime's CPU time per
+    // request (from /proc, the busiest workerd process during the run) moves far less.
+    const ratios = [];
+    const cpu = { floor: [], plain: [] };
+    const measured = async (url) => {
+      const before = workerdCpu();
+      const r = await wrk(url);
+      const after = workerdCpu();
+      const spent = Math.max(...[...after].map(([pid, t]) => t - (before.get(pid) ?? t)));
+      return { ...r, cpu_us: (spent * 1e6) / r.requests };
+    };
+    for (let i = 1; i <= alternate; i++) {
+      const floor = await measured(`${passthrough.url}/users/1`);
+      const plain = await measured(`${gw}/users/1`);
+      ratios.push(plain.rps / floor.rps);
+      cpu.floor.push(floor.cpu_us);
+      cpu.plain.push(plain.cpu_us);
+      console.log(`round ${i}: pass-through ${floor.rps.toFixed(0)} req/s ${floor.cpu_us.toFixed(0)} µs CPU/req, gateway plain ${plain.rps.toFixed(0)} req/s ${plain.cpu_us.toFixed(0)} µs CPU/req: ${ratios.at(-1).toFixed(2)}x`);
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    console.log(`median over ${alternate} rounds: throughput ${median(ratios).toFixed(2)}x; runtime CPU per request: pass-through ${median(cpu.floor).toFixed(0)} µs, gateway ${median(cpu.plain).toFixed(0)} µs`);
+  } else {
+    await run("origin (nginx, direct)", `${nginx.origin}/users/1`);
+    await run("nginx reverse proxy", `${nginx.proxy}/users/1`);
+    await run("pass-through Worker", `${passthrough.url}/users/1`);
+    await run("gateway: plain proxy", `${gw}/users/1`);
+    await run("gateway: rate-limited", `${gw}/limited/1`);
+    // The same origin response, answered from the edge cache once stored.
+    const cached = await waitForCacheHit(`${gw}/cached/1`);
+    if (!cached) console.log("warning: the cached route never answered X-Cache: HIT");
+    await run("gateway: cache hit", `${gw}/cached/1`);
+    await run("gateway: 3-backend aggregation", `${gw}/fanout/1`);
+    for (const alg of JWT_ALGS) {
+      const warm = await mint(alg, "warm");
+      await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });
+      // Cold: a different token on every request, so every one is verified.
+      const count = Math.max(1000, Math.ceil(results["gateway: plain proxy"].rps * seconds * 1.2));
+      const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
+      const file = path.join(tmp, `${alg}.tokens`);
+      fs.writeFileSync(file, tokens.join("\n"));
+      const script = path.join(tmp, `${alg}.lua`);
+      fs.writeFileSync(script, `
 local tokens = {}
 for line in io.lines("${file}") do tokens[#tokens + 1] = line end
 local i = 0
@@ -198,14 +239,16 @@ request = function()
   i = i + 1
   return wrk.format("GET", "/jwt/1", { ["Authorization"] = "Bearer " .. tokens[((i - 1) % #tokens) + 1] })
 end`);
-    await run(`gateway: JWT ${alg} cold`, `${gw}/jwt/1`, { script });
-    results[`gateway: JWT ${alg} cold`].tokens = count;
+      await run(`gateway: JWT ${alg} cold`, `${gw}/jwt/1`, { script });
+      results[`gateway: JWT ${alg} cold`].tokens = count;
+    }
   }
 } finally {
   await gateway.close();
   await passthrough.close();
   nginx.stop();
 }
+if (alternate) process.exit(0);
 
 const floor = results["pass-through Worker"].rps;
 for (const r of Object.values(results)) r.ratio_to_passthrough = r.rps / floor;

@@ -8,7 +8,9 @@ pub mod headers;
 pub mod target;
 pub mod websocket;
 
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
+use worker::web_sys;
 use worker::{
     AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
     ResponseBody,
@@ -104,15 +106,81 @@ pub fn respond(
     })
 }
 
+// Header maps cross between the runtime and Wasm as one string each way: names and values
+// joined by NUL, which neither may contain. Copying them one call per header (two strings
+// each) costs a boundary crossing per field in each direction.
+#[wasm_bindgen(inline_js = r#"
+export function pack_headers(headers) {
+  let packed = "";
+  for (const [name, value] of headers) packed += name + "\0" + value + "\0";
+  return packed;
+}
+export function unpack_headers(packed) {
+  const headers = new Headers();
+  const parts = packed.split("\0");
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
+  return headers;
+}
+"#)]
+extern "C" {
+    fn pack_headers(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(catch)]
+    fn unpack_headers(packed: &str) -> Result<web_sys::Headers, JsValue>;
+}
+
 /// Name/value pairs (lower-case names) of a platform header map.
 pub fn entries(headers: &Headers) -> Vec<(String, String)> {
-    headers.entries().collect()
+    unpack(&pack_headers(&headers.0))
 }
 
 pub(crate) fn to_headers(pairs: &[(String, String)]) -> worker::Result<Headers> {
-    let headers = Headers::new();
-    for (name, value) in pairs {
-        headers.append(name, value)?;
+    if pairs
+        .iter()
+        .any(|(n, v)| n.contains('\0') || v.contains('\0'))
+    {
+        return Err(worker::Error::RustError("a header contains NUL".into()));
     }
-    Ok(headers)
+    unpack_headers(&pack(pairs))
+        .map(Headers)
+        .map_err(worker::Error::from)
+}
+
+/// `name\0value\0…` for [`unpack_headers`].
+fn pack(pairs: &[(String, String)]) -> String {
+    let mut packed = String::with_capacity(pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+    for (name, value) in pairs {
+        packed.push_str(name);
+        packed.push('\0');
+        packed.push_str(value);
+        packed.push('\0');
+    }
+    packed
+}
+
+/// The pairs of a string from [`pack_headers`].
+fn unpack(packed: &str) -> Vec<(String, String)> {
+    let mut parts = packed.split('\0');
+    let mut pairs = Vec::new();
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::headers::pairs;
+
+    #[test]
+    fn packed_headers_round_trip() {
+        let original = pairs(&[
+            ("content-type", "application/json"),
+            ("set-cookie", "a=1; Path=/"),
+            ("set-cookie", "b=2"),
+            ("x-empty", ""),
+        ]);
+        assert_eq!(unpack(&pack(&original)), original);
+        assert_eq!(unpack(""), Vec::<(String, String)>::new());
+    }
 }
