@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod context;
+pub mod deployment;
 pub mod error;
 pub mod intake;
 pub mod memo;
@@ -68,11 +69,13 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     };
     ctx.status = response.status_code();
     let finished_ms = platform::now_ms();
-    if access_log::enabled(env.var("ACCESS_LOG").ok().map(|v| v.to_string()).as_deref()) {
+    let deployment = deployment::get(&env);
+    if deployment.access_log {
         platform::log(&access_log::line(&ctx, finished_ms));
     }
     if !ctx.internal {
         metrics::recorder::record(
+            deployment.metrics_store,
             &env,
             &worker_ctx,
             metrics::Sample::from_context(&ctx, finished_ms),

@@ -55,6 +55,7 @@ use crate::cache::{self, Found, Settled};
 use crate::config::loader;
 use crate::config::model::{Destination, Fallback, Route, Sticky};
 use crate::context::RequestContext;
+use crate::deployment;
 use crate::error::GatewayError;
 use crate::intake;
 use crate::openapi;
@@ -93,7 +94,8 @@ pub async fn run(
 
     // Admin: operator endpoints are never routed to an origin, and some of them (health, a
     // first push) work before any configuration is loaded.
-    if let Some(rest) = admin::below(path, &admin::prefix(env)) {
+    let deployment = deployment::get(env);
+    if let Some(rest) = admin::below(path, &deployment.admin_prefix) {
         ctx.internal = true;
         return admin::handle(env, gateway, req, &ctx.method, rest, &url, &headers).await;
     }
@@ -337,7 +339,7 @@ pub async fn run(
         match plan {
             None => ctx.cache = Some(cache::Status::Bypass.as_str()),
             Some(plan) => {
-                let refresh_ms = loader::Settings::from_env(env).refresh_ms;
+                let refresh_ms = deployment.config.refresh_ms;
                 let now = platform::now_ms();
                 match cache::lookup(env, worker_ctx, &plan, now, refresh_ms).await {
                     Found::Serve {

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response, Url};
 
-use crate::config::loader::{self, Settings};
+use crate::config::loader;
 use crate::config::versions::{self, version_of};
 use crate::config::{compile, Gateway};
 use crate::error::GatewayError;
@@ -38,7 +38,7 @@ pub async fn handle(
     segments: &[&str],
     url: &Url,
 ) -> Result<Response, GatewayError> {
-    let key = Settings::from_env(env).key;
+    let key = crate::deployment::get(env).config.key.clone();
     let serving = serving.as_ref().ok().map(|g| g.version.as_str());
     match (method, segments) {
         ("GET", []) => {

@@ -158,7 +158,8 @@ thread_local! {
 
 /// The configuration for this request, refreshed from KV when the interval has passed.
 pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Gateway>, GatewayError> {
-    let settings = Settings::from_env(env);
+    let deployment = crate::deployment::get(env);
+    let settings = &deployment.config;
     let due = LOADER.with(|loader| {
         let mut loader = loader.borrow_mut();
         let due = loader.due(now_ms, settings.refresh_ms);

@@ -26,8 +26,8 @@ thread_local! {
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Records one finished request.
-pub fn record(env: &Env, worker_ctx: &Context, sample: Sample) {
+/// Records one finished request; `store_bound` says whether [`STORE_BINDING`] exists.
+pub fn record(store_bound: bool, env: &Env, worker_ctx: &Context, sample: Sample) {
     if let Some(dataset) = dataset(env) {
         let class = format!("{}xx", sample.status / 100);
         let point = AnalyticsEngineDataPointBuilder::new()
@@ -58,7 +58,7 @@ pub fn record(env: &Env, worker_ctx: &Context, sample: Sample) {
             ),
         }
     }
-    if env.durable_object(STORE_BINDING).is_err() {
+    if !store_bound {
         return;
     }
     PENDING.with(|pending| add(&mut pending.borrow_mut(), &sample));
