@@ -65,7 +65,8 @@ ensure_wasm_bindgen() {
 
 ensure_worker_build() {
   local have
-  have="$(worker-build --version 2>/dev/null | awk '{print $2}' || true)"
+  # It prints the bare version ("0.8.7"), unlike most tools.
+  have="$(worker-build --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1 || true)"
   if [[ "$have" == "$WORKER_BUILD_VERSION" ]]; then
     note "worker-build $WORKER_BUILD_VERSION: installed"
     return
