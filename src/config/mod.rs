@@ -74,6 +74,18 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
     let mut errors = Errors::default();
     let config = parse::parse(&document, &mut errors);
     let routes = RouteTable::build(config.routes, &mut errors);
+    // The public OpenAPI path is answered before routing: a route there would never be reached.
+    if let Some(path) = &config.openapi.path {
+        if let Ok(matched) = routes.resolve("GET", "", path) {
+            errors.push(
+                "$.openapi.path",
+                format!(
+                    "'{path}' is also matched by route '{}', which would never be reached",
+                    matched.route.name
+                ),
+            );
+        }
+    }
     if !errors.is_empty() {
         return Err(errors.into_vec());
     }

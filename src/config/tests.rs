@@ -704,3 +704,21 @@ fn websocket_routes_take_get_and_a_service() {
     );
     assert!(errors[1].message.contains("must accept GET"));
 }
+
+#[test]
+fn the_public_openapi_path_may_not_shadow_a_route() {
+    let mut doc = valid();
+    doc["openapi"] = json!({"path": "/api/users/me", "title": "T"});
+    let errors = errors_of(doc);
+    assert_eq!(paths(&errors), ["$.openapi.path"]);
+    assert!(errors[0].message.contains("route 'me'"));
+
+    let mut doc = valid();
+    doc["openapi"] = json!({"path": "/openapi.json", "servers": ["ftp://x"]});
+    assert_eq!(paths(&errors_of(doc)), ["$.openapi.servers"]);
+
+    let mut doc = valid();
+    doc["openapi"] = json!({"path": "/openapi.json"});
+    let gateway = compile_value(&doc).expect("valid");
+    assert_eq!(gateway.openapi.path.as_deref(), Some("/openapi.json"));
+}
