@@ -82,6 +82,8 @@ pub enum GatewayError {
     ConfigRejected { errors: Vec<ConfigError> },
     /// An admin request names a configuration version that is not stored.
     VersionNotFound { version: String },
+    /// No route document is stored at all (admin read or rollback before any push).
+    ConfigNotFound { key: String },
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -143,6 +145,7 @@ impl GatewayError {
             Self::AdminInvalid { .. } => "admin-invalid",
             Self::ConfigRejected { .. } => "config-invalid",
             Self::VersionNotFound { .. } => "version-not-found",
+            Self::ConfigNotFound { .. } => "config-not-found",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -166,7 +169,8 @@ impl GatewayError {
             | Self::CorsRefused { .. }
             | Self::AdminInvalid { .. }
             | Self::ConfigRejected { .. }
-            | Self::VersionNotFound { .. } => Fault::Client,
+            | Self::VersionNotFound { .. }
+            | Self::ConfigNotFound { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
@@ -182,7 +186,7 @@ impl GatewayError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::RouteNotFound | Self::VersionNotFound { .. } => 404,
+            Self::RouteNotFound | Self::VersionNotFound { .. } | Self::ConfigNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::ConfigRejected { .. } => 422,
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
@@ -206,7 +210,9 @@ impl GatewayError {
 
     fn title(&self) -> &'static str {
         match self {
-            Self::RouteNotFound | Self::VersionNotFound { .. } => "Not Found",
+            Self::RouteNotFound | Self::VersionNotFound { .. } | Self::ConfigNotFound { .. } => {
+                "Not Found"
+            }
             Self::MethodNotAllowed { .. } => "Method Not Allowed",
             Self::ConfigRejected { .. } => "Unprocessable Content",
             Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
@@ -305,6 +311,9 @@ impl GatewayError {
             ),
             Self::VersionNotFound { version } => {
                 format!("No configuration version '{version}' is stored.")
+            }
+            Self::ConfigNotFound { key } => {
+                format!("No route document is stored under the KV key '{key}' yet.")
             }
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }

@@ -45,9 +45,7 @@ pub async fn handle(
             let (text, pointer) = versions::current(env, &key)
                 .await
                 .map_err(internal)?
-                .ok_or_else(|| GatewayError::AdminInvalid {
-                    reason: format!("No document is stored under the KV key '{key}' yet."),
-                })?;
+                .ok_or_else(|| GatewayError::ConfigNotFound { key: key.clone() })?;
             let document =
                 serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text.clone()));
             Response::from_json(&json!({
@@ -101,9 +99,7 @@ pub async fn handle(
             let (current_text, pointer) = versions::current(env, &key)
                 .await
                 .map_err(internal)?
-                .ok_or_else(|| GatewayError::AdminInvalid {
-                    reason: "There is no current document to roll back from.".into(),
-                })?;
+                .ok_or_else(|| GatewayError::ConfigNotFound { key: key.clone() })?;
             let target = versions::rollback_target(
                 asked.as_deref(),
                 pointer.as_ref(),

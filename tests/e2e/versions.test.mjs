@@ -64,6 +64,11 @@ test("before any document, health says so and an invalid push is refused with ev
   assert.deepEqual(problem.errors.map((e) => e.path).sort(), ["$.routes[0].path", "$.routes[0].service", "$.services.app.upstreams[0]"]);
   assert.equal((await rawRequest(gateway.url, { path: "/a" })).status, 503, "nothing became current");
   assert.deepEqual((await (await admin("GET", "config/versions")).json()).versions, []);
+  for (const [method, route] of [["GET", "config"], ["POST", "config/rollback"]]) {
+    const res = await admin(method, route);
+    assert.equal(res.status, 404, `${method} ${route} before any push`);
+    assert.equal((await res.json()).code, "config-not-found");
+  }
 });
 
 test("pushes become versions and take effect at once; rollback restores the earlier behaviour", async () => {
