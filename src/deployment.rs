@@ -22,6 +22,8 @@ pub struct Deployment {
     pub access_log: bool,
     /// The `MetricsStore` namespace is bound.
     pub metrics_store: bool,
+    /// An Analytics Engine dataset is bound as `METRICS`.
+    pub analytics: bool,
 }
 
 thread_local! {
@@ -39,6 +41,7 @@ pub fn get(env: &Env) -> Rc<Deployment> {
                     env.var("ACCESS_LOG").ok().map(|v| v.to_string()).as_deref(),
                 ),
                 metrics_store: env.durable_object(recorder::STORE_BINDING).is_ok(),
+                analytics: recorder::has_dataset(env),
             })
         })
         .clone()

@@ -75,7 +75,7 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     }
     if !ctx.internal {
         metrics::recorder::record(
-            deployment.metrics_store,
+            &deployment,
             &env,
             &worker_ctx,
             metrics::Sample::from_context(&ctx, finished_ms),

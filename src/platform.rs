@@ -63,3 +63,56 @@ pub async fn with_deadline<F: std::future::Future>(future: F, ms: u64) -> Option
         Either::Right(((), _)) => None,
     }
 }
+
+/// The object named `name` in the Durable Object namespace `binding`, and a request for it:
+/// `method` to `https://{binding}{path}` (lower case, `-` for `_`) with an optional body. Callers send it with
+/// `stub.fetch_with_request`, under whatever deadline they need.
+pub fn object_request(
+    env: &worker::Env,
+    binding: &str,
+    name: &str,
+    method: worker::Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<(worker::Stub, worker::Request), String> {
+    let namespace = env
+        .durable_object(binding)
+        .map_err(|e| format!("binding {binding}: {e}"))?;
+    let stub = namespace
+        .id_from_name(name)
+        .and_then(|id| id.get_stub())
+        .map_err(|e| format!("stub for '{name}': {e}"))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(method)
+        .with_body(body.map(|b| worker::wasm_bindgen::JsValue::from_str(&b)));
+    let url = format!(
+        "https://{}{path}",
+        binding.to_ascii_lowercase().replace('_', "-")
+    );
+    let request = worker::Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
+    Ok((stub, request))
+}
+
+/// Every key under `prefix` in `kv`, listing at most `max_pages` pages (1,000 keys each);
+/// `false` with the keys when there were more.
+pub async fn kv_keys(
+    kv: &worker::kv::KvStore,
+    prefix: &str,
+    max_pages: usize,
+) -> Result<(Vec<worker::kv::Key>, bool), String> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..max_pages {
+        let mut list = kv.list().prefix(prefix.to_string());
+        if let Some(cursor) = cursor.take() {
+            list = list.cursor(cursor);
+        }
+        let page = list.execute().await.map_err(|e| e.to_string())?;
+        keys.extend(page.keys);
+        if page.list_complete {
+            return Ok((keys, true));
+        }
+        cursor = page.cursor;
+    }
+    Ok((keys, false))
+}

@@ -136,7 +136,7 @@ async fn make_current(
     let pointer = versions::make_current(env, key, text, routes, action, platform::now_ms())
         .await
         .map_err(internal)?;
-    loader::install(text, key);
+    loader::install(gateway, key);
     Ok(json!({
         "version": pointer.version,
         "previous": pointer.previous,

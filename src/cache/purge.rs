@@ -166,31 +166,21 @@ pub async fn current(env: &Env, now_ms: f64, refresh_ms: u64) -> Rc<Markers> {
 async fn read_all(env: &Env) -> Result<Markers, String> {
     let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
     let mut markers = Markers::default();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut list = kv.list().prefix(PREFIX.to_string());
-        if let Some(cursor) = cursor.take() {
-            list = list.cursor(cursor);
+    let (keys, complete) = platform::kv_keys(&kv, PREFIX, MAX_PAGES).await?;
+    for key in keys {
+        let target = Target::from_kv_key(&key.name);
+        let at = key
+            .metadata
+            .and_then(|m| serde_json::from_value::<MarkerMetadata>(m).ok());
+        if let (Some(target), Some(at)) = (target, at) {
+            markers.record(&target, at.at);
         }
-        let page = list.execute().await.map_err(|e| e.to_string())?;
-        for key in &page.keys {
-            let target = Target::from_kv_key(&key.name);
-            let at = key
-                .metadata
-                .clone()
-                .and_then(|m| serde_json::from_value::<MarkerMetadata>(m).ok());
-            if let (Some(target), Some(at)) = (target, at) {
-                markers.record(&target, at.at);
-            }
-        }
-        if page.list_complete {
-            return Ok(markers);
-        }
-        cursor = page.cursor;
     }
-    platform::log_error(&format!(
-        "more than {MAX_PAGES} pages of cache purge markers; the rest are ignored"
-    ));
+    if !complete {
+        platform::log_error(&format!(
+            "more than {MAX_PAGES} pages of cache purge markers; the rest are ignored"
+        ));
+    }
     Ok(markers)
 }
 

@@ -107,12 +107,7 @@ impl Loader {
                 }
                 self.seen = Some(version.clone());
                 match compile(&text) {
-                    Ok(gateway) => {
-                        let routes = gateway.routes.routes().len();
-                        self.current = Some(Rc::new(gateway));
-                        self.problem = None;
-                        Some(json!({"type": "config", "event": "loaded", "key": key, "version": version, "routes": routes}).to_string())
-                    }
+                    Ok(gateway) => Some(self.adopt(gateway, key)),
                     Err(errors) => {
                         self.problem = Some(format!(
                             "document {version} is invalid ({} errors)",
@@ -124,6 +119,17 @@ impl Loader {
                 }
             }
         }
+    }
+
+    /// Serves `gateway` from now on; returns the log line saying so.
+    pub fn adopt(&mut self, gateway: Gateway, key: &str) -> String {
+        let routes = gateway.routes.routes().len();
+        let version = gateway.version.clone();
+        self.seen = Some(version.clone());
+        self.current = Some(Rc::new(gateway));
+        self.problem = None;
+        json!({"type": "config", "event": "loaded", "key": key, "version": version, "routes": routes})
+            .to_string()
     }
 
     /// The configuration to serve with, or the 503 that explains why there is none.
@@ -143,13 +149,11 @@ impl Loader {
     }
 }
 
-/// Serves `text` in this isolate at once (after an admin push or rollback wrote it to KV);
-/// other isolates find it at their next check.
-pub fn install(text: &str, key: &str) {
-    let event = LOADER.with(|loader| loader.borrow_mut().accept(Ok(Some(text.to_string())), key));
-    if let Some(line) = event {
-        platform::log(&line);
-    }
+/// Serves an already compiled document in this isolate at once (after an admin push or
+/// rollback wrote it to KV); other isolates find it at their next check.
+pub fn install(gateway: Gateway, key: &str) {
+    let line = LOADER.with(|loader| loader.borrow_mut().adopt(gateway, key));
+    platform::log(&line);
 }
 
 thread_local! {

@@ -12,6 +12,7 @@ use worker::Env;
 
 use super::loader::BINDING;
 use crate::auth::api_key::sha256_hex;
+use crate::platform;
 
 /// Most version records read for a listing (1,000 per page).
 const MAX_PAGES: usize = 10;
@@ -131,25 +132,11 @@ pub async fn make_current(
 /// Every stored version, newest first.
 pub async fn list(env: &Env, key: &str) -> Result<Vec<VersionRecord>, String> {
     let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
-    let prefix = version_key(key, "");
-    let mut records = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut list = kv.list().prefix(prefix.clone());
-        if let Some(cursor) = cursor.take() {
-            list = list.cursor(cursor);
-        }
-        let page = list.execute().await.map_err(|e| e.to_string())?;
-        records.extend(
-            page.keys
-                .into_iter()
-                .filter_map(|k| serde_json::from_value::<VersionRecord>(k.metadata?).ok()),
-        );
-        if page.list_complete {
-            break;
-        }
-        cursor = page.cursor;
-    }
+    let (keys, _) = platform::kv_keys(&kv, &version_key(key, ""), MAX_PAGES).await?;
+    let mut records: Vec<VersionRecord> = keys
+        .into_iter()
+        .filter_map(|k| serde_json::from_value(k.metadata?).ok())
+        .collect();
     newest_first(&mut records);
     Ok(records)
 }

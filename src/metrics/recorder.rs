@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures;
-use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Method, Request, RequestInit};
+use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Method};
 
 use super::{add, merge, Batch, Sample, RETAIN_MINUTES};
+use crate::deployment::Deployment;
 use crate::platform;
 
 /// Analytics Engine dataset binding.
@@ -26,9 +27,9 @@ thread_local! {
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Records one finished request; `store_bound` says whether [`STORE_BINDING`] exists.
-pub fn record(store_bound: bool, env: &Env, worker_ctx: &Context, sample: Sample) {
-    if let Some(dataset) = dataset(env) {
+/// Records one finished request into what `deployment` has bound.
+pub fn record(deployment: &Deployment, env: &Env, worker_ctx: &Context, sample: Sample) {
+    if let Some(dataset) = deployment.analytics.then(|| dataset(env)).flatten() {
         let class = format!("{}xx", sample.status / 100);
         let point = AnalyticsEngineDataPointBuilder::new()
             .indexes([sample.route.as_str()])
@@ -58,7 +59,7 @@ pub fn record(store_bound: bool, env: &Env, worker_ctx: &Context, sample: Sample
             ),
         }
     }
-    if !store_bound {
+    if !deployment.metrics_store {
         return;
     }
     PENDING.with(|pending| add(&mut pending.borrow_mut(), &sample));
@@ -72,6 +73,11 @@ pub fn record(store_bound: bool, env: &Env, worker_ctx: &Context, sample: Sample
 struct Dataset {
     binding: JsValue,
     write: js_sys::Function,
+}
+
+/// Whether `METRICS` is a dataset (or stands in for one).
+pub fn has_dataset(env: &Env) -> bool {
+    dataset(env).is_some()
 }
 
 fn dataset(env: &Env) -> Option<Dataset> {
@@ -114,18 +120,8 @@ async fn call(
     path: &str,
     body: Option<String>,
 ) -> Result<worker::Response, String> {
-    let namespace = env
-        .durable_object(STORE_BINDING)
-        .map_err(|e| format!("binding {STORE_BINDING}: {e}"))?;
-    let stub = namespace
-        .id_from_name(STORE_NAME)
-        .and_then(|id| id.get_stub())
-        .map_err(|e| format!("binding {STORE_BINDING}: {e}"))?;
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_body(body.map(|b| JsValue::from_str(&b)));
-    let request = Request::new_with_init(&format!("https://metrics-store{path}"), &init)
-        .map_err(|e| e.to_string())?;
+    let (stub, request) =
+        platform::object_request(env, STORE_BINDING, STORE_NAME, method, path, body)?;
     let response = stub
         .fetch_with_request(request)
         .await

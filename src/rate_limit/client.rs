@@ -5,8 +5,7 @@ use std::cell::RefCell;
 
 use futures_util::future::join_all;
 use serde_json::json;
-use worker::wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit};
+use worker::{Env, Method};
 
 use super::algorithm::Decision;
 use super::object::{CheckRequest, Snapshot};
@@ -141,23 +140,19 @@ async fn send(
     action: &str,
     cost: u64,
 ) -> Result<worker::Response, String> {
-    let namespace = env
-        .durable_object(BINDING)
-        .map_err(|e| format!("binding {BINDING}: {e}"))?;
-    let stub = namespace
-        .id_from_name(name)
-        .and_then(|id| id.get_stub())
-        .map_err(|e| format!("stub for '{name}': {e}"))?;
     let body = serde_json::to_string(&CheckRequest {
         algorithm: policy.algorithm,
         cost,
     })
     .map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request = Request::new_with_init(&format!("https://rate-limiter/{action}"), &init)
-        .map_err(|e| e.to_string())?;
+    let (stub, request) = platform::object_request(
+        env,
+        BINDING,
+        name,
+        Method::Post,
+        &format!("/{action}"),
+        Some(body),
+    )?;
     let response = platform::with_deadline(stub.fetch_with_request(request), policy.timeout_ms)
         .await
         .ok_or_else(|| format!("no answer within {} ms", policy.timeout_ms))?
