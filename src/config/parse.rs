@@ -203,8 +203,16 @@ fn parse_upstreams(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec
     Some(upstreams)
 }
 
-/// Checks one upstream base URL: absolute http(s), a host, no credentials, query or fragment.
+/// Checks one upstream base URL: absolute http(s), an ASCII host, no credentials, query or
+/// fragment. Internationalised host names are accepted only in their Punycode form: the build
+/// leaves out the Unicode tables that converting them would need (see BENCHMARKS.md).
 pub fn parse_upstream_url(text: &str) -> Result<Upstream, String> {
+    if !text.is_ascii() {
+        return Err(format!(
+            "'{text}' must be ASCII; write an internationalised host name in its Punycode \
+             form (xn--...) and percent-encode the path"
+        ));
+    }
     let url = url::Url::parse(text).map_err(|e| format!("'{text}' is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("'{text}' must use http or https"));

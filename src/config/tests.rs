@@ -111,6 +111,26 @@ fn every_error_is_reported_with_its_path() {
 }
 
 #[test]
+fn upstream_urls_must_be_ascii_and_punycode_hosts_are_accepted() {
+    let with_upstream = |url: &str| {
+        json!({"version": 1, "services": {"s": {"upstreams": [url]}},
+               "routes": [{"name": "r", "path": "/r", "service": "s"}]})
+    };
+    let errors = errors_of(with_upstream("https://bücher.example/api"));
+    assert_eq!(paths(&errors), ["$.services.s.upstreams[0]"]);
+    assert!(
+        errors[0].message.contains("Punycode"),
+        "{}",
+        errors[0].message
+    );
+    let gateway = compile_value(&with_upstream("https://xn--bcher-kva.example/api")).unwrap();
+    assert_eq!(
+        gateway.services["s"].upstreams[0].origin,
+        "https://xn--bcher-kva.example"
+    );
+}
+
+#[test]
 fn syntax_errors_say_where() {
     let errors = compile("{\"version\": 1,,}").expect_err("invalid");
     assert_eq!(errors.len(), 1);

@@ -98,6 +98,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
   const cases = {
     valid: [
       base(),
+      { ...base(), services: { s: { upstreams: ["https://xn--bcher-kva.example/api/v1"] } } },
       JSON.parse(fs.readFileSync(path.join(ROOT, "routes/gateway.json"), "utf8")),
       {
         ...base(),
@@ -144,6 +145,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], timeout_ms: 0 } } },
       { ...base(), services: { s: { upstreams: [] } } },
       { ...base(), services: { s: { upstreams: ["http://user:pw@127.0.0.1:9"] } } },
+      { ...base(), services: { s: { upstreams: ["https://bücher.example/api"] } } },
       { ...base(), services: { "Bad Name": { upstreams: ["http://127.0.0.1:9"] } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", methdos: ["GET"] }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", methods: ["FETCH"] }] },
