@@ -153,6 +153,23 @@ async function wrk(url, { headers = {}, script } = {}) {
 const signers = await signersFor(JWT_ALGS);
 const mint = (alg, jti) => mintToken(signers, alg, jti);
 
+/** A wrk script sending `count` distinct tokens of `alg` in turn, so that each is verified. */
+async function coldTokenScript(alg, count) {
+  const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
+  const file = path.join(tmp, `${alg}.tokens`);
+  fs.writeFileSync(file, tokens.join("\n"));
+  const script = path.join(tmp, `${alg}.lua`);
+  fs.writeFileSync(script, `
+local tokens = {}
+for line in io.lines("${file}") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/jwt/1", { ["Authorization"] = "Bearer " .. tokens[((i - 1) % #tokens) + 1] })
+end`);
+  return script;
+}
+
 const nginx = await startNginx();
 const passthrough = await startPassthrough(nginx.origin);
 const gateway = await startGateway({
@@ -194,9 +211,10 @@ try {
     // request (from /proc, the busiest workerd process during the run) moves far less.
     const ratios = [];
     const cpu = { floor: [], plain: [] };
-    const measured = async (url) => {
+    const plainRps = [];
+    const measured = async (url, options) => {
       const before = workerdCpu();
-      const r = await wrk(url);
+      const r = await wrk(url, options);
       const after = workerdCpu();
       const spent = Math.max(...[...after].map(([pid, t]) => t - (before.get(pid) ?? t)));
       return { ...r, cpu_us: (spent * 1e6) / r.requests };
@@ -207,10 +225,17 @@ try {
       ratios.push(plain.rps / floor.rps);
       cpu.floor.push(floor.cpu_us);
       cpu.plain.push(plain.cpu_us);
+      plainRps.push(plain.rps);
       console.log(`round ${i}: pass-through ${floor.rps.toFixed(0)} req/s ${floor.cpu_us.toFixed(0)} µs CPU/req, gateway plain ${plain.rps.toFixed(0)} req/s ${plain.cpu_us.toFixed(0)} µs CPU/req: ${ratios.at(-1).toFixed(2)}x`);
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(`median over ${alternate} rounds: throughput ${median(ratios).toFixed(2)}x; runtime CPU per request: pass-through ${median(cpu.floor).toFixed(0)} µs, gateway ${median(cpu.plain).toFixed(0)} µs`);
+    // Verification cost by the same measure: a new token on every request.
+    for (const alg of JWT_ALGS) {
+      const count = Math.max(1000, Math.ceil(Math.max(...plainRps) * seconds * 1.2));
+      const r = await measured(`${gw}/jwt/1`, { script: await coldTokenScript(alg, count) });
+      console.log(`JWT ${alg} cold: ${r.rps.toFixed(0)} req/s ${r.cpu_us.toFixed(0)} µs CPU/req${r.non_2xx ? ` (${r.non_2xx} non-2xx!)` : ""}`);
+    }
   } else {
     await run("origin (nginx, direct)", `${nginx.origin}/users/1`);
     await run("nginx reverse proxy", `${nginx.proxy}/users/1`);
@@ -227,18 +252,7 @@ try {
       await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });
       // Cold: a different token on every request, so every one is verified.
       const count = Math.max(1000, Math.ceil(results["gateway: plain proxy"].rps * seconds * 1.2));
-      const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
-      const file = path.join(tmp, `${alg}.tokens`);
-      fs.writeFileSync(file, tokens.join("\n"));
-      const script = path.join(tmp, `${alg}.lua`);
-      fs.writeFileSync(script, `
-local tokens = {}
-for line in io.lines("${file}") do tokens[#tokens + 1] = line end
-local i = 0
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/jwt/1", { ["Authorization"] = "Bearer " .. tokens[((i - 1) % #tokens) + 1] })
-end`);
+      const script = await coldTokenScript(alg, count);
       await run(`gateway: JWT ${alg} cold`, `${gw}/jwt/1`, { script });
       results[`gateway: JWT ${alg} cold`].tokens = count;
     }
