@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a policy counts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(try_from = "AlgorithmRecord", into = "AlgorithmRecord")]
 pub enum Algorithm {
     /// `limit` requests per `period_ms`, with up to `burst` at once (GCRA, a token bucket
     /// without a timer).
@@ -21,11 +21,111 @@ pub enum Algorithm {
 }
 
 /// A fixed window: a number of seconds aligned to the Unix epoch, or a calendar month in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "unit", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
     Seconds { seconds: u64 },
     Month,
+}
+
+/// How an [`Algorithm`] is sent to the Durable Object and kept in its storage:
+/// `{"kind": "rate", "limit", "period_ms", "burst"}` or
+/// `{"kind": "quota", "limit", "window": {"unit": "seconds", "seconds"} | {"unit": "month"}}`.
+/// A flat record read field by field, because serde's internally tagged enums buffer the whole
+/// object before choosing a variant, which cost 20 KB of Wasm for these two types.
+#[derive(Serialize, Deserialize)]
+struct AlgorithmRecord {
+    kind: Kind,
+    limit: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    burst: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<WindowRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Rate,
+    Quota,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WindowRecord {
+    unit: Unit,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seconds: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Unit {
+    Seconds,
+    Month,
+}
+
+impl From<Algorithm> for AlgorithmRecord {
+    fn from(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Rate {
+                limit,
+                period_ms,
+                burst,
+            } => Self {
+                kind: Kind::Rate,
+                limit,
+                period_ms: Some(period_ms),
+                burst: Some(burst),
+                window: None,
+            },
+            Algorithm::Quota { limit, window } => Self {
+                kind: Kind::Quota,
+                limit,
+                period_ms: None,
+                burst: None,
+                window: Some(match window {
+                    Window::Seconds { seconds } => WindowRecord {
+                        unit: Unit::Seconds,
+                        seconds: Some(seconds),
+                    },
+                    Window::Month => WindowRecord {
+                        unit: Unit::Month,
+                        seconds: None,
+                    },
+                }),
+            },
+        }
+    }
+}
+
+impl TryFrom<AlgorithmRecord> for Algorithm {
+    type Error = &'static str;
+
+    fn try_from(record: AlgorithmRecord) -> Result<Self, Self::Error> {
+        match (record.kind, record.window) {
+            (Kind::Rate, _) => match (record.period_ms, record.burst) {
+                (Some(period_ms), Some(burst)) => Ok(Self::Rate {
+                    limit: record.limit,
+                    period_ms,
+                    burst,
+                }),
+                _ => Err("a rate needs period_ms and burst"),
+            },
+            (Kind::Quota, Some(window)) => {
+                let window = match (window.unit, window.seconds) {
+                    (Unit::Seconds, Some(seconds)) => Window::Seconds { seconds },
+                    (Unit::Seconds, None) => return Err("a window in seconds needs seconds"),
+                    (Unit::Month, _) => Window::Month,
+                };
+                Ok(Self::Quota {
+                    limit: record.limit,
+                    window,
+                })
+            }
+            (Kind::Quota, None) => Err("a quota needs a window"),
+        }
+    }
 }
 
 /// What a key has used. Only the fields of its algorithm are set.
@@ -235,6 +335,41 @@ mod tests {
         let (decision, next) = consume(algorithm, state, now, 1);
         *state = next;
         decision
+    }
+
+    #[test]
+    fn algorithms_keep_their_stored_form() {
+        // Durable Objects keep these records for months: the form must not drift.
+        let quota = |window| Algorithm::Quota { limit: 3, window };
+        let forms = [
+            (
+                RATE,
+                r#"{"kind":"rate","limit":10,"period_ms":1000,"burst":5}"#,
+            ),
+            (
+                quota(Window::Seconds { seconds: 60 }),
+                r#"{"kind":"quota","limit":3,"window":{"unit":"seconds","seconds":60}}"#,
+            ),
+            (
+                quota(Window::Month),
+                r#"{"kind":"quota","limit":3,"window":{"unit":"month"}}"#,
+            ),
+        ];
+        for (algorithm, form) in forms {
+            assert_eq!(serde_json::to_string(&algorithm).unwrap(), form);
+            assert_eq!(serde_json::from_str::<Algorithm>(form).unwrap(), algorithm);
+        }
+        for broken in [
+            r#"{"kind":"rate","limit":1,"burst":1}"#,
+            r#"{"kind":"quota","limit":1}"#,
+            r#"{"kind":"quota","limit":1,"window":{"unit":"seconds"}}"#,
+            r#"{"kind":"leaky","limit":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Algorithm>(broken).is_err(),
+                "{broken}"
+            );
+        }
     }
 
     #[test]
