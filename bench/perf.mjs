@@ -208,10 +208,9 @@ try {
   console.log(`wrk, ${CONNECTIONS} connections, ${seconds}s per scenario`);
   if (alternate) {
     // Throughput moves with whatever else the two cores are doing; the runtime's CPU time per
-    // request (from /proc, the busiest workerd process during the run) moves far less.
-    const ratios = [];
-    const cpu = { floor: [], plain: [] };
-    const plainRps = [];
+    // request (from /proc, the busiest workerd process during the run) moves far less. Every
+    // round measures each scenario once, so a drift of the machine affects all of them alike;
+    // each figure is also given as a multiple of the pass-through's CPU in the same round.
     const measured = async (url, options) => {
       const before = workerdCpu();
       const r = await wrk(url, options);
@@ -219,22 +218,31 @@ try {
       const spent = Math.max(...[...after].map(([pid, t]) => t - (before.get(pid) ?? t)));
       return { ...r, cpu_us: (spent * 1e6) / r.requests };
     };
+    const scenarios = [
+      ["pass-through", () => [`${passthrough.url}/users/1`]],
+      ["gateway plain", () => [`${gw}/users/1`]],
+      ...JWT_ALGS.map((alg) => [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]),
+    ];
+    const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
     for (let i = 1; i <= alternate; i++) {
-      const floor = await measured(`${passthrough.url}/users/1`);
-      const plain = await measured(`${gw}/users/1`);
-      ratios.push(plain.rps / floor.rps);
-      cpu.floor.push(floor.cpu_us);
-      cpu.plain.push(plain.cpu_us);
-      plainRps.push(plain.rps);
-      console.log(`round ${i}: pass-through ${floor.rps.toFixed(0)} req/s ${floor.cpu_us.toFixed(0)} µs CPU/req, gateway plain ${plain.rps.toFixed(0)} req/s ${plain.cpu_us.toFixed(0)} µs CPU/req: ${ratios.at(-1).toFixed(2)}x`);
+      let floor;
+      const line = [];
+      for (const [name, target] of scenarios) {
+        const r = await measured(...(await target(Math.max(1, ...rounds["gateway plain"].rps))));
+        floor ??= r.cpu_us;
+        rounds[name].rps.push(r.rps);
+        rounds[name].cpu.push(r.cpu_us);
+        rounds[name].relative.push(r.cpu_us / floor);
+        line.push(`${name} ${r.cpu_us.toFixed(0)} µs${r.non_2xx ? ` (${r.non_2xx} non-2xx!)` : ""}`);
+      }
+      console.log(`round ${i}: ${line.join(", ")}`);
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    console.log(`median over ${alternate} rounds: throughput ${median(ratios).toFixed(2)}x; runtime CPU per request: pass-through ${median(cpu.floor).toFixed(0)} µs, gateway ${median(cpu.plain).toFixed(0)} µs`);
-    // Verification cost by the same measure: a new token on every request.
-    for (const alg of JWT_ALGS) {
-      const count = Math.max(1000, Math.ceil(Math.max(...plainRps) * seconds * 1.2));
-      const r = await measured(`${gw}/jwt/1`, { script: await coldTokenScript(alg, count) });
-      console.log(`JWT ${alg} cold: ${r.rps.toFixed(0)} req/s ${r.cpu_us.toFixed(0)} µs CPU/req${r.non_2xx ? ` (${r.non_2xx} non-2xx!)` : ""}`);
+    console.log(`medians over ${alternate} rounds (CPU per request; as a multiple of the pass-through's; throughput against the pass-through's):`);
+    const floorRps = median(rounds["pass-through"].rps);
+    for (const [name] of scenarios) {
+      const r = rounds[name];
+      console.log(`  ${name.padEnd(16)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
     }
   } else {
     await run("origin (nginx, direct)", `${nginx.origin}/users/1`);

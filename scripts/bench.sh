@@ -4,6 +4,7 @@
 #   bench/perf.mjs     throughput and latency under wrk: gateway vs pass-through vs nginx
 #   bench/gateway.mjs  sequential latency, rate-limit cost, cache hit, aggregation, denied
 #                      bursts, JWT per algorithm
+#   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
 # `--smoke` runs both on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
@@ -15,6 +16,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   build_passthrough
   "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
+  "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-1}"
   exit 0
 fi
 setup
@@ -25,5 +27,6 @@ build_passthrough
 mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/perf.json"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"
+"$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-10}" --rounds 3 --json "$ROOT/bench/results/verify.json"
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages

@@ -31,13 +31,16 @@ ensure_npm_packages() {
   touch "$stamp"
 }
 
+# `ensure_rust_target [TARGET]`: the Worker's target by default; the verification benchmark
+# also runs as wasm32-wasip1.
 ensure_rust_target() {
-  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    note "rust target wasm32-unknown-unknown: installed"
+  local target="${1:-wasm32-unknown-unknown}"
+  if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    note "rust target $target: installed"
     return
   fi
-  step "Adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
+  step "Adding the $target target"
+  rustup target add "$target"
 }
 
 # cargo install, first with the crate's own lock file, then without it when a locked
@@ -117,6 +120,7 @@ apt_install() {
 # nginx (the traditional reverse-proxy anchor, and the benchmarks' origin) and wrk (the load
 # generator) come from the distribution's packages.
 ensure_bench_tools() {
+  ensure_rust_target wasm32-wasip1
   if command -v nginx >/dev/null && command -v wrk >/dev/null; then
     note "nginx and wrk: installed"
     return
