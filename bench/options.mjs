@@ -13,3 +13,8 @@ export const jsonOut = option("--json");
 /// Worker, the plain proxy and cold-token verification, in N rounds of one run each, for
 /// comparing two builds of the gateway with less drift.
 export const alternate = Number(option("--alternate", 0));
+/// `--var NAME=VALUE` (repeatable): a Worker variable for the gateway under test, for example
+/// `--var ACCESS_LOG=off` to measure what the access log costs.
+export const vars = Object.fromEntries(
+  args.flatMap((arg, i) => (arg === "--var" && args[i + 1]?.includes("=") ? [args[i + 1].split(/=(.*)/s).slice(0, 2)] : [])),
+);

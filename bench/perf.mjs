@@ -4,7 +4,7 @@
 // traditional anchor), all in front of the same origin (nginx serving a fixed JSON body).
 // Load comes from wrk, bounded in time.
 //
-//   node bench/perf.mjs [--seconds N] [--json FILE]
+//   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N] [--var NAME=VALUE]...
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import fs from "node:fs";
@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
-import { alternate, jsonOut, seconds } from "./options.mjs";
+import { alternate, jsonOut, seconds, vars } from "./options.mjs";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
 
@@ -176,6 +176,7 @@ const gateway = await startGateway({
   refreshSeconds: 300,
   directSocket: true,
   captureLogs: false,
+  bindings: vars,
   document: {
     version: 1,
     services: { app: { upstreams: [nginx.origin] } },
