@@ -6,7 +6,7 @@
 #                      bursts, JWT per algorithm
 #   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
-# `--smoke` runs both on a very short setting, to check that the harness works (npm test).
+# `--smoke` runs them on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--smoke" ]]; then
   NODE="$(node_bin)"
