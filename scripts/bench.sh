@@ -5,6 +5,7 @@
 #   bench/gateway.mjs  sequential latency, rate-limit cost, cache hit, aggregation, denied
 #                      bursts, JWT per algorithm
 #   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
+#   bench/crossings.mjs calls from the Wasm into JavaScript per plain request, by function
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
 # `--smoke` runs them on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-1}"
+  "$NODE" "$ROOT/bench/crossings.mjs" --requests 20
   exit 0
 fi
 setup
@@ -28,5 +30,6 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/perf.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/perf.json"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"
 "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-10}" --rounds 3 --json "$ROOT/bench/results/verify.json"
+"$NODE" "$ROOT/bench/crossings.mjs"
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages

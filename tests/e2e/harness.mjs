@@ -73,6 +73,8 @@ export async function startGateway({
   captureLogs = true,
   bindings = {},
   analytics = false,
+  // Another build of the Worker (bench/crossings.mjs serves an instrumented copy).
+  buildDir = path.join(ROOT, "build"),
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
@@ -84,10 +86,10 @@ export async function startGateway({
     workers: [
       {
         name: "edge-gateway",
-        modulesRoot: path.join(ROOT, "build"),
+        modulesRoot: buildDir,
         modules: [
-          { type: "ESModule", path: path.join(ROOT, "build/index.js") },
-          { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+          { type: "ESModule", path: path.join(buildDir, "index.js") },
+          { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
         ],
         compatibilityDate: "2026-11-01",
         // The same namespace id as wrangler.toml, so state written by `wrangler kv key put

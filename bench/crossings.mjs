@@ -1,0 +1,95 @@
+// Calls from the gateway's Wasm into JavaScript per request, by imported function: every call
+// into the runtime (a header read, a new Request, Date.now, a random fill, a promise hook)
+// crosses the JS/Wasm boundary and is a place the runtime spends CPU.
+//
+//   node bench/crossings.mjs [--requests N]
+//
+// A copy of build/ is instrumented: each function the Wasm module imports is wrapped in a
+// counter. The access log (one console.log per request) marks the requests: counting starts
+// after a warm-up, and the totals are logged after N more requests.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { option } from "./options.mjs";
+import { ROOT, startGateway, startOrigin } from "../tests/e2e/harness.mjs";
+
+const requests = Number(option("--requests", 500));
+const WARM_UP = 50;
+const MARK = "gateway-crossings ";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-crossings-"));
+for (const file of ["index.js", "index_bg.wasm"]) fs.copyFileSync(path.join(ROOT, "build", file), path.join(dir, file));
+const glue = fs.readFileSync(path.join(dir, "index.js"), "utf8");
+const instantiation = /new WebAssembly\.Instance\(([\w$]+),([\w$]+)\(\)\)/g;
+if (!instantiation.test(glue)) throw new Error("build/index.js: no `new WebAssembly.Instance(module, imports())` to instrument");
+const counter = `
+globalThis.__gatewayCount = (imports) => {
+  const counts = new Map();
+  const originals = new Map();
+  let logged = 0;
+  for (const functions of Object.values(imports)) {
+    for (const [name, f] of Object.entries(functions)) {
+      if (typeof f !== "function") continue;
+      originals.set(name, f);
+      const counted = function (...args) {
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+        return f.apply(this, args);
+      };
+      // console.log marks requests: the access log is one line per request.
+      functions[name] = /^__wbg_log_/.test(name)
+        ? function (line) {
+            logged++;
+            if (logged === ${WARM_UP}) counts.clear();
+            const result = counted.call(this, line);
+            if (logged === ${WARM_UP + requests}) {
+              const bodies = Object.fromEntries(Object.values(imports).flatMap((fs) => Object.entries(fs)));
+              console.log(${JSON.stringify(MARK)} + JSON.stringify([...counts].map(([n, c]) => [n, c, String(originals.get(n) ?? bodies[n])])));
+            }
+            return result;
+          }
+        : counted;
+    }
+  }
+  return imports;
+};
+`;
+fs.writeFileSync(path.join(dir, "index.js"), counter + glue.replace(instantiation, "new WebAssembly.Instance($1,globalThis.__gatewayCount($2()))"));
+
+const origin = await startOrigin("crossings", (req, body, res) => {
+  res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end('{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}');
+});
+const gateway = await startGateway({
+  buildDir: dir,
+  document: {
+    version: 1,
+    services: { app: { upstreams: [origin.url] } },
+    routes: [{ name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" }],
+  },
+});
+try {
+  for (let i = 0; i < WARM_UP + requests; i++) {
+    const response = await gateway.fetch("/users/1", { headers: { accept: "application/json", "user-agent": "crossings" } });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`status ${response.status}`);
+  }
+  let line;
+  for (let i = 0; i < 50 && !line; i++) {
+    line = gateway.logs.map((l) => l.message).find((m) => m.startsWith(MARK));
+    if (!line) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!line) throw new Error("the instrumented build logged no counts");
+  const counts = JSON.parse(line.slice(MARK.length))
+    .map(([name, n, source]) => [name.replace(/^__wbg_/, "").replace(/_[0-9a-f]{16}$/, ""), n / requests, source])
+    .filter(([, n]) => n >= 0.5)
+    .sort((a, b) => b[1] - a[1]);
+  const total = counts.reduce((sum, [, n]) => sum + n, 0);
+  console.log(`JS calls from Wasm per plain proxied request (mean over ${requests} requests; those made at least every other request): ${total.toFixed(1)}`);
+  // The generated function's body says what it does better than its name.
+  const what = (source) => source.replace(/^function\s*\([^)]*\)\s*\{/, "").replace(/\}$/, "").replace(/\s+/g, " ").slice(0, 90);
+  for (const [name, n, source] of counts) console.log(`  ${n.toFixed(2).padStart(6)}  ${name.padEnd(28)} ${what(source)}`);
+} finally {
+  await gateway.close();
+  await origin.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
