@@ -18,7 +18,8 @@ pub fn now_ms() -> f64 {
 
 /// How many random bytes are drawn from the platform's generator at a time. A request uses 44
 /// (request id, trace id, upstream choice); one draw crosses into JavaScript four times, so
-/// drawing for a hundred requests at once saves eleven calls per request (BENCHMARKS.md).
+/// drawing for about ninety requests at once saves nearly twelve calls per request
+/// (BENCHMARKS.md).
 const RANDOM_POOL_BYTES: usize = 4096;
 
 thread_local! {
