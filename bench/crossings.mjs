@@ -42,8 +42,7 @@ globalThis.__gatewayCount = (imports) => {
             if (logged === ${WARM_UP}) counts.clear();
             const result = counted.call(this, line);
             if (logged === ${WARM_UP + requests}) {
-              const bodies = Object.fromEntries(Object.values(imports).flatMap((fs) => Object.entries(fs)));
-              console.log(${JSON.stringify(MARK)} + JSON.stringify([...counts].map(([n, c]) => [n, c, String(originals.get(n) ?? bodies[n])])));
+              console.log(${JSON.stringify(MARK)} + JSON.stringify([...counts].map(([n, c]) => [n, c, String(originals.get(n))])));
             }
             return result;
           }

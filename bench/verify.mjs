@@ -15,8 +15,8 @@ import path from "node:path";
 import { WASI } from "node:wasi";
 import { mint, signersFor } from "./tokens.mjs";
 import { jsonOut, option, seconds } from "./options.mjs";
+import { ROOT } from "../tests/e2e/harness.mjs";
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
 const compare = option("--compare");
 const rounds = Number(option("--rounds", compare ? 3 : 1));
