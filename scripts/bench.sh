@@ -6,6 +6,8 @@
 #                      bursts, JWT per algorithm
 #   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
 #   bench/crossings.mjs calls from the Wasm into JavaScript per plain request, by function
+#   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
+#                      run it by hand on a build with GATEWAY_KEEP_WASM_NAMES=1)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
 # `--smoke` runs them on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
@@ -19,6 +21,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/crossings.mjs" --requests 20
+  "$NODE" "$ROOT/bench/profile.mjs" --seconds 1 --top 10
   exit 0
 fi
 setup

@@ -75,11 +75,14 @@ export async function startGateway({
   analytics = false,
   // Another build of the Worker (bench/crossings.mjs serves an instrumented copy).
   buildDir = path.join(ROOT, "build"),
+  // The V8 inspector behind Miniflare's proxy on this port (bench/profile.mjs).
+  inspectorPort,
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
     log: new Log(LogLevel.WARN),
     cf: false,
+    ...(inspectorPort === undefined ? {} : { inspectorPort }),
     // Parsing every log line in this process costs more than the gateway itself under load, so
     // benchmarks turn it off.
     handleStructuredLogs: captureLogs ? ({ level, message }) => logs.push({ level, message }) : () => {},
@@ -106,6 +109,7 @@ export async function startGateway({
         ...(analytics ? { serviceBindings: { METRICS: { name: "analytics-recorder", entrypoint: "Dataset" } } } : {}),
         // A socket served by workerd itself, bypassing the dev entry proxy (for benchmarks).
         ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
+        ...(inspectorPort === undefined ? {} : { unsafeInspectorProxy: true }),
       },
       ...(rateLimiter?.worker ? [rateLimiter.worker] : []),
       ...(analytics ? [ANALYTICS_RECORDER] : []),

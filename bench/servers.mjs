@@ -1,0 +1,90 @@
+// The servers the benchmarks run against, all on loopback: nginx as the origin (a fixed JSON
+// body) and as a keep-alive reverse proxy to it, and the minimal pass-through Worker
+// (bench/passthrough) in workerd at workerd's own socket.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
+import { ROOT } from "../tests/e2e/harness.mjs";
+
+export const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';
+
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function waitFor(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** nginx twice: the origin (a fixed JSON body) and a keep-alive reverse proxy to it. */
+export async function startNginx(tmp) {
+  const originPort = await freePort();
+  const proxyPort = await freePort();
+  const conf = path.join(tmp, "nginx.conf");
+  fs.writeFileSync(conf, `
+worker_processes 1;
+pid ${tmp}/nginx.pid;
+error_log ${tmp}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/body;
+  proxy_temp_path ${tmp}/proxy;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:${originPort}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${originPort};
+    location / { default_type application/json; return 200 '${BODY}'; }
+  }
+  server {
+    listen 127.0.0.1:${proxyPort};
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}`);
+  const nginx = spawn("nginx", ["-c", conf, "-p", tmp, "-g", "daemon off;"], { stdio: "inherit" });
+  const origin = `http://127.0.0.1:${originPort}`;
+  await waitFor(`${origin}/`);
+  await waitFor(`http://127.0.0.1:${proxyPort}/`);
+  return { origin, proxy: `http://127.0.0.1:${proxyPort}`, stop: () => nginx.kill("SIGTERM") };
+}
+
+export async function startPassthrough(origin, { inspectorPort } = {}) {
+  const dir = path.join(ROOT, "bench/passthrough/build");
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    ...(inspectorPort === undefined ? {} : { inspectorPort }),
+    workers: [{
+      name: "passthrough",
+      modulesRoot: dir,
+      modules: [
+        { type: "ESModule", path: path.join(dir, "index.js") },
+        { type: "CompiledWasm", path: path.join(dir, "index_bg.wasm") },
+      ],
+      compatibilityDate: "2026-11-01",
+      bindings: { ORIGIN: origin },
+      unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+      ...(inspectorPort === undefined ? {} : { unsafeInspectorProxy: true }),
+    }],
+  }));
+  await mf.ready;
+  const url = `${await mf.unsafeGetDirectURL("passthrough")}`.replace(/\/$/, "");
+  return { url, close: () => mf.dispose() };
+}
