@@ -85,7 +85,7 @@ pub fn log_error(line: &str) {
 }
 
 /// Runs `future` for at most `ms` milliseconds; `None` when the deadline came first. The future
-/// is dropped then, so callers that started I/O must cancel it themselves (see `upstream::send`).
+/// is dropped then, so callers that started I/O must cancel it themselves.
 pub async fn with_deadline<F: std::future::Future>(future: F, ms: u64) -> Option<F::Output> {
     use futures_util::future::{select, Either};
     let deadline = worker::Delay::from(std::time::Duration::from_millis(ms));

@@ -9,7 +9,13 @@ const aborted = [];
 
 before(async () => {
   origin = await startOrigin("slow", async (req, body, res) => {
-    if (req.url.startsWith("/slow")) {
+    if (req.url === "/trickle") {
+      // Headers at once, the rest of the body well after the service's 300 ms timeout.
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first\n");
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      res.end("last\n");
+    } else if (req.url.startsWith("/slow")) {
       let closed = false;
       res.on("close", () => {
         closed = true;
@@ -33,6 +39,7 @@ before(async () => {
       [
         { name: "items", methods: ["GET", "POST"], path: "/items/{*rest}", service: "app" },
         { name: "slow", path: "/slow", service: "slow" },
+        { name: "trickle", path: "/trickle", service: "slow" },
         { name: "down", path: "/down", service: "down" },
       ],
     ),
@@ -81,6 +88,12 @@ test("slow upstream: 504 at the service timeout, and the subrequest is aborted",
   assert.ok(elapsed < 2500, `answered after ${elapsed} ms, before the origin would have`);
   const seen = await eventually(() => aborted.includes("/slow"), 2500);
   assert.ok(seen, "the origin saw its connection closed before it answered");
+});
+
+test("the service timeout covers the response headers: a body still streaming after it arrives whole", async () => {
+  const res = await rawRequest(gateway.url, { path: "/trickle", headers: { "accept-encoding": "identity" } });
+  assert.equal(res.status, 200);
+  assert.equal(res.text, "first\nlast\n");
 });
 
 test("malformed percent-encoding: 400 problem", async () => {
