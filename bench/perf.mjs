@@ -4,7 +4,8 @@
 // traditional anchor), all in front of the same origin (nginx serving a fixed JSON body).
 // Load comes from wrk, bounded in time.
 //
-//   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no]] [--var NAME=VALUE]...
+//   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
+//                       [--var NAME=VALUE]...
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import fs from "node:fs";
@@ -16,9 +17,10 @@ import { alternate, jsonOut, option, seconds, vars } from "./options.mjs";
 import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
 import { startNginx, startPassthrough, waitFor } from "./servers.mjs";
 
-const CONNECTIONS = 16;
+const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
 const withJwt = option("--jwt", "yes") !== "no";
+const baselineDir = option("--baseline");
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
 
@@ -95,7 +97,7 @@ end`);
 
 const nginx = await startNginx(tmp);
 const passthrough = await startPassthrough(nginx.origin);
-const gateway = await startGateway({
+const gatewayOptions = {
   refreshSeconds: 300,
   directSocket: true,
   captureLogs: false,
@@ -117,7 +119,10 @@ const gateway = await startGateway({
       ] } },
     ],
   },
-});
+};
+const gateway = await startGateway(gatewayOptions);
+// `--baseline DIR` (with --alternate): another build of the gateway, side by side.
+const baseline = baselineDir ? await startGateway({ ...gatewayOptions, buildDir: path.resolve(baselineDir) }) : undefined;
 
 const results = {};
 try {
@@ -146,6 +151,7 @@ try {
       ["pass-through", () => [`${passthrough.url}/users/1`]],
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
       ["gateway plain", () => [`${gw}/users/1`]],
+      ...(baseline ? [["baseline plain", async () => [`${`${await baseline.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "")}/users/1`]]] : []),
       ...(withJwt ? JWT_ALGS : []).map((alg) => [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]),
     ];
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
@@ -168,6 +174,11 @@ try {
     for (const [name] of scenarios) {
       const r = rounds[name];
       console.log(`  ${name.padEnd(22)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
+    }
+    if (baseline) {
+      const pairs = rounds["gateway plain"].cpu.map((cpu, i) => cpu / rounds["baseline plain"].cpu[i]);
+      const lower = pairs.filter((x) => x < 1).length;
+      console.log(`gateway plain / baseline plain, CPU per request: median ${median(pairs).toFixed(2)} over ${pairs.length} rounds (lower in ${lower})`);
     }
   } else {
     await run("origin (nginx, direct)", `${nginx.origin}/users/1`);
@@ -195,6 +206,7 @@ try {
   }
 } finally {
   await gateway.close();
+  await baseline?.close();
   await passthrough.close();
   nginx.stop();
 }
