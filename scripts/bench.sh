@@ -6,6 +6,8 @@
 #                      bursts, JWT per algorithm
 #   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
 #   bench/crossings.mjs calls from the Wasm into JavaScript per plain request, by function
+#   bench/native.mjs   CPU per request by runtime API and kind of work (Linux perf), pass-through
+#                      vs gateway
 #   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
 #                      run it by hand on a build with GATEWAY_KEEP_WASM_NAMES=1)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
@@ -22,6 +24,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/crossings.mjs" --requests 20
   "$NODE" "$ROOT/bench/profile.mjs" --seconds 1 --top 10
+  "$NODE" "$ROOT/bench/native.mjs" --seconds 1 --rounds 1 --top 10
   exit 0
 fi
 setup
@@ -34,5 +37,6 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"
 "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-10}" --rounds 3 --json "$ROOT/bench/results/verify.json"
 "$NODE" "$ROOT/bench/crossings.mjs"
+"$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages

@@ -117,16 +117,17 @@ apt_install() {
     || fail "could not install $* (needs apt-get as root)"
 }
 
-# nginx (the traditional reverse-proxy anchor, and the benchmarks' origin) and wrk (the load
-# generator) come from the distribution's packages.
+# nginx (the traditional reverse-proxy anchor, and the benchmarks' origin), wrk (the load
+# generator) and perf (the native profile, bench/native.mjs) come from the distribution's
+# packages.
 ensure_bench_tools() {
   ensure_rust_target wasm32-wasip1
-  if command -v nginx >/dev/null && command -v wrk >/dev/null; then
-    note "nginx and wrk: installed"
+  if command -v nginx >/dev/null && command -v wrk >/dev/null && command -v perf >/dev/null; then
+    note "nginx, wrk and perf: installed"
     return
   fi
-  step "Installing nginx and wrk from the distribution's packages"
-  apt_install nginx-light wrk
+  step "Installing nginx, wrk and perf from the distribution's packages"
+  apt_install nginx-light wrk linux-perf
   # The package starts a system nginx on port 80; the benchmarks run their own.
   service nginx stop >/dev/null 2>&1 || sudo -n service nginx stop >/dev/null 2>&1 || true
 }
