@@ -17,8 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
-import { startGateway } from "../tests/e2e/harness.mjs";
-import { startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
 
 const top = Number(option("--top", 30));
 const rounds = Number(option("--rounds", 3));
@@ -34,6 +33,7 @@ try {
 }
 
 // V8 writes a perf map for its JIT code (/tmp/perf-PID.map), and a log of its own, kept here.
+// (With flags of its own workerd says its bootstrap compile cache does not apply: harmless.)
 process.env.MINIFLARE_WORKERD_V8_FLAGS = `--perf-basic-prof --no-logfile-per-isolate --logfile=${path.join(tmp, "v8.log")}`;
 
 function workerdPids() {
@@ -139,7 +139,10 @@ function tally() {
   return {
     add(run) {
       requests += run.requests;
-      for (const stack of run.stacks) samples.set(charge(stack), (samples.get(charge(stack)) ?? 0) + 1);
+      for (const stack of run.stacks) {
+        const key = charge(stack);
+        samples.set(key, (samples.get(key) ?? 0) + 1);
+      }
     },
     perRequest: () => new Map([...samples].map(([k, n]) => [k, (n * 1e6) / HZ / requests])),
   };
@@ -147,22 +150,9 @@ function tally() {
 
 const nginx = await startNginx(tmp);
 const passthrough = await withPid(() => startPassthrough(nginx.origin));
-const gateway = await withPid(() =>
-  startGateway({
-    refreshSeconds: 300,
-    directSocket: true,
-    captureLogs: false,
-    bindings: vars,
-    document: {
-      version: 1,
-      services: { app: { upstreams: [nginx.origin] } },
-      routes: [{ name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" }],
-    },
-  }),
-);
+const gateway = await withPid(() => startBenchGateway({ document: plainDocument(nginx.origin), bindings: vars }));
 try {
-  const gw = `${await gateway.worker.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
-  await waitFor(`${gw}/users/1`);
+  const gw = gateway.worker.direct;
   await waitFor(`${passthrough.worker.url}/users/1`);
   // The runtime's own cost per request moves by half between runs on a small machine, so the
   // two Workers take turns, round after round, and the figures are over all rounds.

@@ -14,8 +14,8 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { alternate, jsonOut, option, seconds, vars } from "./options.mjs";
-import { startGateway, ROOT } from "../tests/e2e/harness.mjs";
-import { startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { ROOT } from "../tests/e2e/harness.mjs";
+import { startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
 
 const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
@@ -98,9 +98,6 @@ end`);
 const nginx = await startNginx(tmp);
 const passthrough = await startPassthrough(nginx.origin);
 const gatewayOptions = {
-  refreshSeconds: 300,
-  directSocket: true,
-  captureLogs: false,
   bindings: vars,
   document: {
     version: 1,
@@ -120,14 +117,13 @@ const gatewayOptions = {
     ],
   },
 };
-const gateway = await startGateway(gatewayOptions);
+const gateway = await startBenchGateway(gatewayOptions);
 // `--baseline DIR` (with --alternate): another build of the gateway, side by side.
-const baseline = baselineDir ? await startGateway({ ...gatewayOptions, buildDir: path.resolve(baselineDir) }) : undefined;
+const baseline = baselineDir ? await startBenchGateway({ ...gatewayOptions, buildDir: path.resolve(baselineDir) }) : undefined;
 
 const results = {};
 try {
-  const gw = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
-  await waitFor(`${gw}/users/1`);
+  const gw = gateway.direct;
   await waitFor(`${passthrough.url}/users/1`);
   const run = async (name, url, options) => {
     results[name] = await wrk(url, options);
@@ -151,7 +147,7 @@ try {
       ["pass-through", () => [`${passthrough.url}/users/1`]],
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
       ["gateway plain", () => [`${gw}/users/1`]],
-      ...(baseline ? [["baseline plain", async () => [`${`${await baseline.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "")}/users/1`]]] : []),
+      ...(baseline ? [["baseline plain", () => [`${baseline.direct}/users/1`]]] : []),
       ...(withJwt ? JWT_ALGS : []).map((alg) => [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]),
     ];
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));

@@ -18,8 +18,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
-import { ROOT, startGateway } from "../tests/e2e/harness.mjs";
-import { freePort, startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { ROOT } from "../tests/e2e/harness.mjs";
+import { freePort, plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
 
 const top = Number(option("--top", 40));
 const requestPath = option("--path", "/users/1");
@@ -97,20 +97,9 @@ const nginx = await startNginx(tmp);
 const passthroughPort = await freePort();
 const gatewayPort = await freePort();
 const passthrough = await startPassthrough(nginx.origin, { inspectorPort: passthroughPort });
-const gateway = await startGateway({
-  refreshSeconds: 300,
-  directSocket: true,
-  captureLogs: false,
-  bindings: vars,
-  inspectorPort: gatewayPort,
-  document: {
-    version: 1,
-    services: { app: { upstreams: [nginx.origin] } },
-    routes: [{ name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" }],
-  },
-});
+const gateway = await startBenchGateway({ document: plainDocument(nginx.origin), bindings: vars, inspectorPort: gatewayPort });
 try {
-  const gw = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
+  const gw = gateway.direct;
   await waitFor(`${gw}${requestPath}`);
   await waitFor(`${passthrough.url}${requestPath}`);
   const a = await profile("passthrough", `${passthrough.url}${requestPath}`, passthroughPort, path.join(ROOT, "bench/passthrough/build"));

@@ -1,12 +1,12 @@
 // The servers the benchmarks run against, all on loopback: nginx as the origin (a fixed JSON
-// body) and as a keep-alive reverse proxy to it, and the minimal pass-through Worker
-// (bench/passthrough) in workerd at workerd's own socket.
+// body) and as a keep-alive reverse proxy to it, the minimal pass-through Worker
+// (bench/passthrough) and the gateway, both in workerd at workerd's own sockets.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
-import { ROOT } from "../tests/e2e/harness.mjs";
+import { ROOT, startGateway } from "../tests/e2e/harness.mjs";
 
 export const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';
 
@@ -87,4 +87,21 @@ export async function startPassthrough(origin, { inspectorPort } = {}) {
   await mf.ready;
   const url = `${await mf.unsafeGetDirectURL("passthrough")}`.replace(/\/$/, "");
   return { url, close: () => mf.dispose() };
+}
+
+/** One route, `GET /users/{id}`, proxied to `origin`. */
+export const plainDocument = (origin) => ({
+  version: 1,
+  services: { app: { upstreams: [origin] } },
+  routes: [{ name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" }],
+});
+
+/** The gateway as the benchmarks run it (workerd's own socket, logs not parsed, the document
+ * never re-read during a run), answering once `/users/1` does; `direct` is its socket's URL.
+ * `options` go to the harness (document, bindings, buildDir, inspectorPort). */
+export async function startBenchGateway(options) {
+  const gateway = await startGateway({ refreshSeconds: 300, directSocket: true, captureLogs: false, ...options });
+  gateway.direct = `${await gateway.mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
+  await waitFor(`${gateway.direct}/users/1`);
+  return gateway;
 }
