@@ -3,20 +3,14 @@
 // (bench/passthrough) and the gateway, both in workerd at workerd's own sockets.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
-import { ROOT, startGateway } from "../tests/e2e/harness.mjs";
+import { ROOT, builtWorker, closedPort, startGateway } from "../tests/e2e/harness.mjs";
 
 export const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';
 
-export async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** A loopback port nothing listens on yet. */
+export const freePort = closedPort;
 
 export async function waitFor(url) {
   for (let i = 0; i < 100; i++) {
@@ -66,19 +60,12 @@ http {
 }
 
 export async function startPassthrough(origin, { inspectorPort } = {}) {
-  const dir = path.join(ROOT, "bench/passthrough/build");
   const mf = new Miniflare(convertV4MiniflareOptions({
     log: new Log(LogLevel.WARN),
     cf: false,
     ...(inspectorPort === undefined ? {} : { inspectorPort }),
     workers: [{
-      name: "passthrough",
-      modulesRoot: dir,
-      modules: [
-        { type: "ESModule", path: path.join(dir, "index.js") },
-        { type: "CompiledWasm", path: path.join(dir, "index_bg.wasm") },
-      ],
-      compatibilityDate: "2026-11-01",
+      ...builtWorker("passthrough", path.join(ROOT, "bench/passthrough/build")),
       bindings: { ORIGIN: origin },
       unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
       ...(inspectorPort === undefined ? {} : { unsafeInspectorProxy: true }),

@@ -64,6 +64,19 @@ const ANALYTICS_RECORDER = {
   export default { fetch: () => new Response(null, { status: 404 }) };`,
 };
 
+/** Miniflare's options for a Worker built by worker-build into `buildDir`. */
+export function builtWorker(name, buildDir) {
+  return {
+    name,
+    modulesRoot: buildDir,
+    modules: [
+      { type: "ESModule", path: path.join(buildDir, "index.js") },
+      { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
+    ],
+    compatibilityDate: "2026-11-01",
+  };
+}
+
 export async function startGateway({
   document,
   refreshSeconds = 1,
@@ -88,13 +101,7 @@ export async function startGateway({
     handleStructuredLogs: captureLogs ? ({ level, message }) => logs.push({ level, message }) : () => {},
     workers: [
       {
-        name: "edge-gateway",
-        modulesRoot: buildDir,
-        modules: [
-          { type: "ESModule", path: path.join(buildDir, "index.js") },
-          { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
-        ],
-        compatibilityDate: "2026-11-01",
+        ...builtWorker("edge-gateway", buildDir),
         // The same namespace id as wrangler.toml, so state written by `wrangler kv key put
         // --local --persist-to DIR` is what the gateway reads.
         kvNamespaces: { CONFIG: "00000000000000000000000000000000", CACHE: "11111111111111111111111111111111" },
