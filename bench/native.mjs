@@ -126,10 +126,13 @@ function charge(stack) {
     if (/^_ZN7workerd3jsg\d+\w*Callback/.test(sym)) return `API: ${apiName(sym)}`;
     if (sym.startsWith("workerd::api::")) return `API: ${plain(sym).replace("workerd::api::", "").slice(0, 60)}`;
   }
-  const [callee] = stack[jit - 1];
+  // A C++ built-in is entered through a CEntry stub: name the built-in, not the stub.
+  const entry = /^Builtins_CEntry/.test(stack[jit - 1][0]) && jit > 1 ? jit - 2 : jit - 1;
+  const [callee] = stack[entry];
   if (/Heap::|Scavenge|cppgc/.test(callee)) return "under worker code: GC";
   if (/Liftoff/.test(callee)) return "under worker code: Liftoff frame setup";
-  return `under worker code: ${plain(callee).slice(0, 60)}`;
+  if (callee === "v8::internal::Builtin_HandleApiConstruct") return "API: constructing runtime objects (new Headers, Request...)";
+  return `under worker code: ${plain(callee).replace("v8::internal::Builtin_", "built-in ").slice(0, 60)}`;
 }
 
 /** Samples charged by `charge`, summed over rounds, as µs per request. */
