@@ -5,7 +5,10 @@
 // Load comes from wrk, bounded in time.
 //
 //   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
-//                       [--var NAME=VALUE]...
+//                       [--connections N] [--var NAME=VALUE]...
+//
+// `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
+// change) in the same --alternate rounds; `--connections` sets wrk's (16).
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import fs from "node:fs";
