@@ -9,8 +9,8 @@
 //
 // Build the gateway with GATEWAY_KEEP_WASM_NAMES=1 for Wasm function names. An attached
 // profiler slows both Workers alike (throughput here is not a benchmark figure), and an
-// attached inspector also receives every console.log, which makes the access log look about
-// three times as costly as it is: compare with `--var ACCESS_LOG=off`. `--save DIR` writes
+// attached inspector also receives every console.log, which makes the access log look several
+// times as costly as it is: compare with `--var ACCESS_LOG=off`. `--save DIR` writes
 // the .cpuprofile files, which Chrome DevTools opens.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
