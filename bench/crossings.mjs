@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { option } from "./options.mjs";
 import { ROOT, startGateway, startOrigin } from "../tests/e2e/harness.mjs";
+import { BODY, plainDocument } from "./servers.mjs";
 
 const requests = Number(option("--requests", 500));
 const WARM_UP = 50;
@@ -56,16 +57,9 @@ fs.writeFileSync(path.join(dir, "index.js"), counter + glue.replace(instantiatio
 
 const origin = await startOrigin("crossings", (req, body, res) => {
   res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end('{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}');
+  res.end(BODY);
 });
-const gateway = await startGateway({
-  buildDir: dir,
-  document: {
-    version: 1,
-    services: { app: { upstreams: [origin.url] } },
-    routes: [{ name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" }],
-  },
-});
+const gateway = await startGateway({ buildDir: dir, document: plainDocument(origin.url) });
 try {
   for (let i = 0; i < WARM_UP + requests; i++) {
     const response = await gateway.fetch("/users/1", { headers: { accept: "application/json", "user-agent": "crossings" } });

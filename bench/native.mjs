@@ -17,7 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
-import { plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids } from "./servers.mjs";
 
 const top = Number(option("--top", 30));
 const rounds = Number(option("--rounds", 3));
@@ -35,18 +35,6 @@ try {
 // V8 writes a perf map for its JIT code (/tmp/perf-PID.map), and a log of its own, kept here.
 // (With flags of its own workerd says its bootstrap compile cache does not apply: harmless.)
 process.env.MINIFLARE_WORKERD_V8_FLAGS = `--perf-basic-prof --no-logfile-per-isolate --logfile=${path.join(tmp, "v8.log")}`;
-
-function workerdPids() {
-  const pids = new Set();
-  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd") pids.add(pid);
-    } catch {
-      // the process ended
-    }
-  }
-  return pids;
-}
 
 /** Starts a Worker and returns it with the pid of the workerd process it started. */
 async function withPid(start) {

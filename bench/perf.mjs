@@ -18,7 +18,7 @@ import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { alternate, jsonOut, option, seconds, vars } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
-import { startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids } from "./servers.mjs";
 
 const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
@@ -33,11 +33,9 @@ const execFileAsync = promisify(execFile);
 function workerdCpu() {
   const tick = 100; // USER_HZ on Linux
   const out = new Map();
-  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+  for (const pid of workerdPids()) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (name !== "workerd") continue;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       out.set(pid, (Number(fields[11]) + Number(fields[12])) / tick);
     } catch {

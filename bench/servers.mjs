@@ -92,3 +92,16 @@ export async function startBenchGateway(options) {
   await waitFor(`${gateway.direct}/users/1`);
   return gateway;
 }
+
+/** The pids of the running workerd processes (one per Miniflare instance). */
+export function workerdPids() {
+  const pids = new Set();
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd") pids.add(pid);
+    } catch {
+      // the process ended
+    }
+  }
+  return pids;
+}

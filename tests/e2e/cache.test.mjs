@@ -68,11 +68,11 @@ async function get(p, headers = {}, method = "GET") {
   return { status: r.status, headers: h, text: r.text, body: r.json ?? null, cache: h.get("x-cache"), age: h.get("age") };
 }
 
-/** Stores are written after the response is sent: wait until the entry answers. Asking with
- * only-if-cached never reaches the origin, so waiting does not change the origin's count. */
-/** Whether the entry for `p` gets stored: `only-if-cached` answers from it. An entry that lives
- * one second may already be stale when the check first sees it: `{ stale: true }` accepts a
- * stale answer too (`max-stale`). */
+/** Whether the entry for `p` gets stored. Stores are written after the response is sent, so
+ * this waits until the entry answers; asking with only-if-cached never reaches the origin, so
+ * waiting does not change the origin's count. An entry that lives one second may already be
+ * stale when the check first sees it: `{ stale: true }` accepts a stale answer too
+ * (`max-stale`). */
 async function stored(p, headers = {}, { stale = false } = {}) {
   const control = stale ? "only-if-cached, max-stale" : "only-if-cached";
   const states = stale ? ["HIT", "STALE"] : ["HIT"];
