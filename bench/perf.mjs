@@ -149,7 +149,10 @@ try {
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
       ["gateway plain", () => [`${gw}/users/1`]],
       ...(baseline ? [["baseline plain", () => [`${baseline.direct}/users/1`]]] : []),
-      ...(withJwt ? JWT_ALGS : []).map((alg) => [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]),
+      ...(withJwt ? JWT_ALGS : []).flatMap((alg) => [
+        [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]],
+        ...(baseline ? [[`baseline JWT ${alg} cold`, async (rps) => [`${baseline.direct}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]] : []),
+      ]),
     ];
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
     for (let i = 1; i <= alternate; i++) {
@@ -170,7 +173,7 @@ try {
     const floorRps = median(rounds["pass-through"].rps);
     for (const [name] of scenarios) {
       const r = rounds[name];
-      console.log(`  ${name.padEnd(22)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
+      console.log(`  ${name.padEnd(26)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
     }
     if (baseline) {
       const pairs = rounds["gateway plain"].cpu.map((cpu, i) => cpu / rounds["baseline plain"].cpu[i]);

@@ -172,7 +172,8 @@ async fn verify_jwt(
         )));
     }
     let kid = kid.map(|k| k.into_owned());
-    let verified = verify_with_issuer_keys(issuer, &untrusted, alg, kid.as_deref(), now_ms).await?;
+    let verified =
+        verify_with_issuer_keys(issuer, &untrusted, token, alg, kid.as_deref(), now_ms).await?;
     claims::check(&verified, &issuer.rules, now_ms).map_err(invalid)?;
 
     let custom = verified.custom.clone();
@@ -230,11 +231,12 @@ fn remember(key: String, until: f64, principal: &Principal, now_ms: f64) {
 async fn verify_with_issuer_keys(
     issuer: &Issuer,
     token: &UntrustedToken<'_>,
+    raw: &str,
     alg: Alg,
     kid: Option<&str>,
     now_ms: f64,
 ) -> Result<keys::VerifiedClaims, GatewayError> {
-    if let Some(claims) = try_keys(&issuer.keys, token, alg, kid) {
+    if let Some(claims) = try_keys(&issuer.keys, token, raw, alg, kid).await {
         return claims;
     }
     let Some(settings) = &issuer.jwks else {
@@ -256,15 +258,17 @@ async fn verify_with_issuer_keys(
             .await
             .map_err(unavailable)?
     };
-    try_keys(&set, token, alg, kid)
+    try_keys(&set, token, raw, alg, kid)
+        .await
         .unwrap_or_else(|| Err(invalid("no key of the issuer verifies the token")))
 }
 
 /// `None` when no key was a candidate; otherwise the first verification that succeeded, or the
 /// failure.
-fn try_keys(
+async fn try_keys(
     keys: &[VerifyKey],
     token: &UntrustedToken<'_>,
+    raw: &str,
     alg: Alg,
     kid: Option<&str>,
 ) -> Option<Result<keys::VerifiedClaims, GatewayError>> {
@@ -275,7 +279,7 @@ fn try_keys(
     candidates.peek()?;
     let mut last = String::new();
     for key in candidates {
-        match keys::verify(token, alg, key) {
+        match keys::verify_signature(token, raw, alg, key).await {
             Ok(claims) => return Some(Ok(claims)),
             Err(e) => last = e,
         }

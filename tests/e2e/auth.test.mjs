@@ -222,6 +222,26 @@ test("attack and broken tokens are all refused with invalid_token", async () => 
   }
 });
 
+test("RSA, ECDSA and Ed25519 signatures are checked for real: tampered, foreign and cut ones are refused", async () => {
+  for (const alg of ALGS.filter((a) => !a.startsWith("HS"))) {
+    const good = await inlineToken(alg);
+    const [h, p, s] = good.split(".");
+    const forged = { ...jose.decodeJwt(good), sub: "admin" };
+    const stranger = await keyFor(alg);
+    const cases = {
+      "tampered payload": `${h}.${jose.base64url.encode(JSON.stringify(forged))}.${s}`,
+      "signed by another key": await mint({ alg, key: stranger.privateKey, kid: inline[alg].kid, iss: "https://inline.test/" }),
+      "signature one byte short": `${h}.${p}.${jose.base64url.encode(jose.base64url.decode(s).slice(0, -1))}`,
+      "signature of another token": `${h}.${p}.${(await inlineToken(alg, { claims: { sub: "user-2" } })).split(".")[2]}`,
+    };
+    for (const [label, token] of Object.entries(cases)) {
+      assertInvalid(await gateway.fetch("/secure", { headers: bearer(token) }), `${alg}: ${label}`);
+    }
+    // The genuine token still passes after the refusals (the imported key is reused).
+    assert.equal((await gateway.fetch("/secure", { headers: bearer(good) })).status, 200, `${alg}: genuine`);
+  }
+});
+
 test("a token within the clock-skew leeway (60 s) is accepted", async () => {
   const token = await inlineToken("ES256", { exp: now() - 20 });
   assert.equal((await gateway.fetch("/secure", { headers: bearer(token) })).status, 200);
