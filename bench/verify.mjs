@@ -1,6 +1,8 @@
 // Signature verification timed inside WebAssembly: bench/verify.rs (the gateway's own key and
 // signature code) built for wasm32-wasip1 with the release profile and run under Node's WASI,
-// so V8 executes the same Wasm code generation as workerd, without a request around it.
+// so V8 executes the same Wasm code generation as workerd, without a request around it. In the
+// Worker only HMAC runs this code: RSA, ECDSA and Ed25519 signatures go to the runtime's
+// WebCrypto, and these figures are what that saves (perf.mjs measures the Worker's cold tokens).
 //
 //   node bench/verify.mjs [--seconds N] [--json FILE] [--compare CARGO-CONFIG] [--rounds N]
 //

@@ -1,7 +1,9 @@
 //! Signature verification timed inside WebAssembly, with the gateway's own code and the same
 //! release profile as the deployable Worker, but without the runtime around it: what a cold
-//! token costs in CPU, free of the request's noise. Built for `wasm32-wasip1` and run under
-//! Node's WASI by `node bench/verify.mjs`, which mints the tokens; also runs natively.
+//! token's signature costs in Wasm, free of the request's noise (the Worker itself runs this
+//! code for HMAC only; RSA, ECDSA and Ed25519 go to the runtime's WebCrypto). Built for
+//! `wasm32-wasip1` and run under Node's WASI by `node bench/verify.mjs`, which mints the
+//! tokens; also runs natively.
 //!
 //! Input (stdin): `[{"alg": "ES256", "jwk": {...}, "token": "..."}, ...]`.
 //! Output: one line per case, `ALG MICROSECONDS-PER-VERIFICATION ITERATIONS`.

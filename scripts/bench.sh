@@ -4,7 +4,8 @@
 #   bench/perf.mjs     throughput and latency under wrk: gateway vs pass-through vs nginx
 #   bench/gateway.mjs  sequential latency, rate-limit cost, cache hit, aggregation, denied
 #                      bursts, JWT per algorithm
-#   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs)
+#   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs;
+#                      the Worker checks RSA, ECDSA and Ed25519 with WebCrypto instead)
 #   bench/crossings.mjs calls from the Wasm into JavaScript per plain request, by function
 #   bench/native.mjs   CPU per request by runtime API and kind of work (Linux perf), pass-through
 #                      vs gateway
