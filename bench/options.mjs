@@ -10,8 +10,8 @@ export function option(name, fallback) {
 export const seconds = Number(option("--seconds", process.env.BENCH_SECONDS ?? 5));
 export const jsonOut = option("--json");
 /// `--alternate N`: perf.mjs measures only the runtime CPU per request of the pass-through
-/// Worker, the plain proxy and cold-token verification, in N rounds of one run each, for
-/// comparing two builds of the gateway with less drift.
+/// Worker, the plain proxy, the rate-limited route and cold-token verification, in N rounds of
+/// one run each, for comparing two builds of the gateway with less drift.
 export const alternate = Number(option("--alternate", 0));
 /// `--var NAME=VALUE` (repeatable): a Worker variable for the gateway under test, for example
 /// `--var ACCESS_LOG=off` to measure what the access log costs.

@@ -144,15 +144,18 @@ try {
       const spent = Math.max(...[...after].map(([pid, t]) => t - (before.get(pid) ?? t)));
       return { ...r, cpu_us: (spent * 1e6) / r.requests };
     };
+    // Each gateway scenario, and with --baseline the same scenario on the baseline build.
+    const both = (name, target) => [
+      [`gateway ${name}`, (rps) => target(gw, rps)],
+      ...(baseline ? [[`baseline ${name}`, (rps) => target(baseline.direct, rps)]] : []),
+    ];
     const scenarios = [
       ["pass-through", () => [`${passthrough.url}/users/1`]],
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
-      ["gateway plain", () => [`${gw}/users/1`]],
-      ...(baseline ? [["baseline plain", () => [`${baseline.direct}/users/1`]]] : []),
-      ...(withJwt ? JWT_ALGS : []).flatMap((alg) => [
-        [`JWT ${alg} cold`, async (rps) => [`${gw}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]],
-        ...(baseline ? [[`baseline JWT ${alg} cold`, async (rps) => [`${baseline.direct}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }]]] : []),
-      ]),
+      ...both("plain", (base) => [`${base}/users/1`]),
+      ...both("rate-limited", (base) => [`${base}/limited/1`]),
+      ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
+        both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }])),
     ];
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
     for (let i = 1; i <= alternate; i++) {
@@ -176,9 +179,13 @@ try {
       console.log(`  ${name.padEnd(26)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
     }
     if (baseline) {
-      const pairs = rounds["gateway plain"].cpu.map((cpu, i) => cpu / rounds["baseline plain"].cpu[i]);
-      const lower = pairs.filter((x) => x < 1).length;
-      console.log(`gateway plain / baseline plain, CPU per request: median ${median(pairs).toFixed(2)} over ${pairs.length} rounds (lower in ${lower})`);
+      console.log("gateway / baseline, CPU per request (median of the per-round ratios):");
+      for (const [name] of scenarios.filter(([n]) => n.startsWith("gateway "))) {
+        const other = rounds[name.replace(/^gateway /, "baseline ")];
+        const pairs = rounds[name].cpu.map((cpu, i) => cpu / other.cpu[i]);
+        const lower = pairs.filter((x) => x < 1).length;
+        console.log(`  ${name.replace(/^gateway /, "").padEnd(22)} ${median(pairs).toFixed(2)}  (lower in ${lower} of ${pairs.length} rounds)`);
+      }
     }
   } else {
     await run("origin (nginx, direct)", `${nginx.origin}/users/1`);

@@ -95,33 +95,96 @@ pub async fn with_deadline<F: std::future::Future>(future: F, ms: u64) -> Option
     }
 }
 
-/// The object named `name` in the Durable Object namespace `binding`, and a request for it:
-/// `method` to `https://{binding}{path}` (lower case, `-` for `_`) with an optional body. Callers send it with
-/// `stub.fetch_with_request`, under whatever deadline they need.
-pub fn object_request(
+/// Calls the object named `name` in the Durable Object namespace `binding`: `method` to
+/// `https://{binding}{path}` (lower case, `-` for `_`) with an optional body, for at most
+/// `timeout_ms` if given; the text of a 2xx answer. A deadline that passes abandons the call
+/// (the object still finishes what it started).
+///
+/// One call into JavaScript: through the `worker` crate's stub, request and response types,
+/// a rate-limited request crossed into JavaScript about fifty times more for this call, the
+/// answer being read chunk by chunk from its stream.
+pub async fn call_object(
     env: &worker::Env,
     binding: &str,
     name: &str,
-    method: worker::Method,
+    method: &str,
     path: &str,
     body: Option<String>,
-) -> Result<(worker::Stub, worker::Request), String> {
-    let namespace = env
-        .durable_object(binding)
-        .map_err(|e| format!("binding {binding}: {e}"))?;
-    let stub = namespace
-        .id_from_name(name)
-        .and_then(|id| id.get_stub())
-        .map_err(|e| format!("stub for '{name}': {e}"))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(method)
-        .with_body(body.map(|b| worker::wasm_bindgen::JsValue::from_str(&b)));
-    let url = format!(
-        "https://{}{path}",
-        binding.to_ascii_lowercase().replace('_', "-")
-    );
-    let request = worker::Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    Ok((stub, request))
+    timeout_ms: Option<u64>,
+) -> Result<String, String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let url = format!(
+            "https://{}{path}",
+            binding.to_ascii_lowercase().replace('_', "-")
+        );
+        let message = |e: worker::wasm_bindgen::JsValue| worker::Error::from(e).to_string();
+        // Timeouts are whole milliseconds well below the timer's 2^31 limit (validated config).
+        let promise = objects::object_call(
+            env,
+            binding,
+            name,
+            method,
+            &url,
+            body,
+            timeout_ms.map(|ms| ms as f64),
+        )
+        .map_err(|e| format!("binding {binding}: {}", message(e)))?;
+        match worker::wasm_bindgen_futures::JsFuture::from(promise).await {
+            Ok(answer) => match answer.as_string() {
+                Some(text) => Ok(text),
+                None => Err(format!(
+                    "no answer within {} ms",
+                    timeout_ms.unwrap_or_default()
+                )),
+            },
+            Err(e) => Err(message(e)),
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (env, name, method, path, body, timeout_ms);
+        Err(format!(
+            "binding {binding}: Durable Objects exist only in the Worker"
+        ))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod objects {
+    use worker::js_sys;
+    use worker::wasm_bindgen::prelude::wasm_bindgen;
+
+    // Resolves to the answer's text, to `null` when the deadline passes first, and rejects
+    // with "answered STATUS" for an answer outside 2xx or with the runtime's error.
+    #[wasm_bindgen(inline_js = r#"
+export function object_call(env, binding, name, method, url, body, ms) {
+  const namespace = env[binding];
+  if (namespace === undefined) throw new Error("not bound");
+  const stub = namespace.get(namespace.idFromName(name));
+  const answer = stub.fetch(url, { method, body }).then(async (response) => {
+    const text = await response.text();
+    if (response.status < 200 || response.status > 299) throw new Error(`answered ${response.status}`);
+    return text;
+  });
+  if (ms === undefined) return answer;
+  let timer;
+  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
+  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+}
+"#)]
+    extern "C" {
+        #[wasm_bindgen(catch)]
+        pub fn object_call(
+            env: &worker::Env,
+            binding: &str,
+            name: &str,
+            method: &str,
+            url: &str,
+            body: Option<String>,
+            ms: Option<f64>,
+        ) -> Result<js_sys::Promise, worker::wasm_bindgen::JsValue>;
+    }
 }
 
 /// Every key under `prefix` in `kv`, listing at most `max_pages` pages (1,000 keys each);

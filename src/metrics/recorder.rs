@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures;
-use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Method};
+use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env};
 
 use super::{add, merge, Batch, Sample, RETAIN_MINUTES};
 use crate::deployment::Deployment;
@@ -114,41 +114,22 @@ async fn flush_later(env: Env) {
     }
 }
 
-async fn call(
-    env: &Env,
-    method: Method,
-    path: &str,
-    body: Option<String>,
-) -> Result<worker::Response, String> {
-    let (stub, request) =
-        platform::object_request(env, STORE_BINDING, STORE_NAME, method, path, body)?;
-    let response = stub
-        .fetch_with_request(request)
+/// The store's answer, as text.
+async fn call(env: &Env, method: &str, path: &str, body: Option<String>) -> Result<String, String> {
+    platform::call_object(env, STORE_BINDING, STORE_NAME, method, path, body, None)
         .await
-        .map_err(|e| e.to_string())?;
-    match response.status_code() {
-        200..=299 => Ok(response),
-        status => Err(format!("the metrics store answered {status}")),
-    }
+        .map_err(|cause| format!("the metrics store: {cause}"))
 }
 
 async fn send(env: &Env, batch: &Batch) -> Result<(), String> {
     let body = serde_json::to_string(batch).map_err(|e| e.to_string())?;
-    call(env, Method::Post, "/record", Some(body))
-        .await
-        .map(|_| ())
+    call(env, "POST", "/record", Some(body)).await.map(|_| ())
 }
 
 /// The summary of the last `minutes` minutes (including the current one).
 pub async fn query(env: &Env, minutes: u64, now_ms: f64) -> Result<Value, String> {
     let to = (now_ms / 60_000.0) as u64;
     let from = to.saturating_sub(minutes.saturating_sub(1));
-    let mut response = call(
-        env,
-        Method::Get,
-        &format!("/query?from={from}&to={to}"),
-        None,
-    )
-    .await?;
-    response.json().await.map_err(|e| e.to_string())
+    let answer = call(env, "GET", &format!("/query?from={from}&to={to}"), None).await?;
+    serde_json::from_str(&answer).map_err(|e| e.to_string())
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use futures_util::future::join_all;
 use serde_json::json;
-use worker::{Env, Method};
+use worker::Env;
 
 use super::algorithm::Decision;
 use super::object::{CheckRequest, Snapshot};
@@ -111,8 +111,7 @@ pub async fn check(
 /// The state of one key, as the next request would see it, without consuming anything.
 pub async fn peek(env: &Env, policy: &Policy, key: &str) -> Result<Snapshot, String> {
     let name = policy.object_name(key);
-    let response = send(env, policy, &name, "peek", 0).await?;
-    parse(response).await
+    parse(&send(env, policy, &name, "peek", 0).await?)
 }
 
 /// Forgets everything about one key, in its object and in this isolate's memory of denials.
@@ -129,47 +128,38 @@ async fn call(
     action: &str,
     cost: u64,
 ) -> Result<Decision, String> {
-    let response = send(env, policy, name, action, cost).await?;
-    parse(response).await
+    let answer = send(env, policy, name, action, cost).await?;
+    parse(&answer)
 }
 
+/// The object's answer to `action`, as text.
 async fn send(
     env: &Env,
     policy: &Policy,
     name: &str,
     action: &str,
     cost: u64,
-) -> Result<worker::Response, String> {
+) -> Result<String, String> {
     let body = serde_json::to_string(&CheckRequest {
         algorithm: policy.algorithm,
         cost,
     })
     .map_err(|e| e.to_string())?;
-    let (stub, request) = platform::object_request(
+    platform::call_object(
         env,
         BINDING,
         name,
-        Method::Post,
+        "POST",
         &format!("/{action}"),
         Some(body),
-    )?;
-    let response = platform::with_deadline(stub.fetch_with_request(request), policy.timeout_ms)
-        .await
-        .ok_or_else(|| format!("no answer within {} ms", policy.timeout_ms))?
-        .map_err(|e| e.to_string())?;
-    match response.status_code() {
-        200..=299 => Ok(response),
-        status => Err(format!("the limiter answered {status}")),
-    }
+        Some(policy.timeout_ms),
+    )
+    .await
+    .map_err(|cause| format!("the limiter: {cause}"))
 }
 
-async fn parse<T: serde::de::DeserializeOwned>(
-    mut response: worker::Response,
-) -> Result<T, String> {
-    response
-        .json()
-        .await
-        .map_err(|e| format!("unreadable answer: {e}"))
+fn parse<T: serde::de::DeserializeOwned>(answer: &str) -> Result<T, String> {
+    serde_json::from_str(answer).map_err(|e| format!("unreadable answer: {e}"))
 }
 
 /// A denial this isolate saw that is still in force: deny again without asking the object.

@@ -57,12 +57,12 @@ impl DurableObject for RateLimiter {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/check" => {
-                let check: CheckRequest = req.json().await?;
+                let check: CheckRequest = read(&mut req).await?;
                 let (decision, _) = self.apply(&check.algorithm, check.cost).await?;
                 Response::from_json(&decision)
             }
             "/peek" => {
-                let check: CheckRequest = req.json().await?;
+                let check: CheckRequest = read(&mut req).await?;
                 let (decision, state) = self.apply(&check.algorithm, 0).await?;
                 Response::from_json(&Snapshot { decision, state })
             }
@@ -90,6 +90,12 @@ impl DurableObject for RateLimiter {
         }
         Response::empty()
     }
+}
+
+/// The check a request carries. Read as text and parsed here: the runtime's `json()` hands
+/// back an object that is then read into Rust one property at a time.
+async fn read(req: &mut Request) -> Result<CheckRequest> {
+    serde_json::from_str(&req.text().await?).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 impl RateLimiter {

@@ -184,16 +184,16 @@ test("quota usage survives a restart of the runtime with persisted state", async
   }
 });
 
-test("when the limiter throws: fail-open policies admit, fail-closed policies answer 503", async () => {
-  // The real object cannot be made to fail on demand, so this gateway is bound to a stand-in
-  // object that always throws.
-  const broken = await startGateway({
+/** A gateway whose limiter is a stand-in object running `fetchBody`, with a fail-open and a
+ * fail-closed policy (`/open`, `/closed`) given `policyExtra`. */
+function gatewayWithStandIn(fetchBody, policyExtra = {}) {
+  return startGateway({
     document: {
       version: 1,
       services: { app: { upstreams: [origin.url] } },
       rate_limits: {
-        open: { quota: { limit: 1, window: "hour" }, on_error: "allow" },
-        closed: { quota: { limit: 1, window: "hour" }, on_error: "deny" },
+        open: { quota: { limit: 1, window: "hour" }, on_error: "allow", ...policyExtra },
+        closed: { quota: { limit: 1, window: "hour" }, on_error: "deny", ...policyExtra },
       },
       routes: [
         { name: "open", path: "/open", service: "app", rate_limits: ["open"] },
@@ -201,16 +201,22 @@ test("when the limiter throws: fail-open policies admit, fail-closed policies an
       ],
     },
     rateLimiter: {
-      binding: { className: "BrokenLimiter", scriptName: "broken-limiter" },
+      binding: { className: "StandIn", scriptName: "stand-in-limiter" },
       worker: {
-        name: "broken-limiter",
+        name: "stand-in-limiter",
         modules: true,
-        script: `export class BrokenLimiter { async fetch() { throw new Error("limiter exploded"); } }
+        script: `export class StandIn { async fetch() { ${fetchBody} } }
                  export default { fetch() { return new Response("unused"); } };`,
-        durableObjects: { SELF: "BrokenLimiter" },
+        durableObjects: { SELF: "StandIn" },
       },
     },
   });
+}
+
+test("when the limiter throws: fail-open policies admit, fail-closed policies answer 503", async () => {
+  // The real object cannot be made to fail on demand, so this gateway is bound to a stand-in
+  // object that always throws.
+  const broken = await gatewayWithStandIn(`throw new Error("limiter exploded");`);
   try {
     const open = await rawRequest(broken.url, { path: "/open" });
     assert.equal(open.status, 200);
@@ -224,5 +230,27 @@ test("when the limiter throws: fail-open policies admit, fail-closed policies an
     assert.ok(logged, "fail-open is logged");
   } finally {
     await broken.close();
+  }
+});
+
+// The time limit makes a deadline that never fires a failure rather than a hang.
+test("a limiter that does not answer within timeout_ms counts as failed, and the request goes on", { timeout: 15_000 }, async () => {
+  const silent = await gatewayWithStandIn(`await new Promise(() => {});`, { timeout_ms: 300 });
+  try {
+    const started = Date.now();
+    const open = await rawRequest(silent.url, { path: "/open" });
+    const openMs = Date.now() - started;
+    assert.equal(open.status, 200, "fail open: admitted");
+    assert.ok(openMs >= 250, `waited for the deadline (${openMs} ms)`);
+    const closed = await rawRequest(silent.url, { path: "/closed" });
+    assert.equal(closed.status, 503);
+    assert.equal(closed.json.code, "rate-limit-unavailable");
+    assert.ok(Date.now() - started < 5000, "neither request hung on the silent object");
+    const logged = await eventually(() =>
+      silent.logs.some((l) => /"event":"unavailable"/.test(l.message) && /no answer within 300 ms/.test(l.message)),
+    );
+    assert.ok(logged, "the missed deadline is logged with its cause");
+  } finally {
+    await silent.close();
   }
 });
