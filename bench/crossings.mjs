@@ -2,8 +2,11 @@
 // into the runtime (a header read, a new Request, Date.now, a random fill, a promise hook)
 // crosses the JS/Wasm boundary and is a place the runtime spends CPU.
 //
-//   node bench/crossings.mjs [--requests N]
+//   node bench/crossings.mjs [--requests N] [--route plain|rate-limited]
 //
+// `--route rate-limited` puts a rate limit (one so generous it never denies) on the route, so
+// every request also calls the limiter's Durable Object; the object's own calls, made by the
+// same module, are counted too.
 // A copy of build/ is instrumented: each function the Wasm module imports is wrapped in a
 // counter. The access log (one console.log per request) marks the requests: counting starts
 // after a warm-up, and the totals are logged after N more requests.
@@ -15,6 +18,8 @@ import { ROOT, startGateway, startOrigin } from "../tests/e2e/harness.mjs";
 import { BODY, plainDocument } from "./servers.mjs";
 
 const requests = Number(option("--requests", 500));
+const route = option("--route", "plain");
+if (!["plain", "rate-limited"].includes(route)) throw new Error(`--route ${route}: plain or rate-limited`);
 const WARM_UP = 50;
 const MARK = "gateway-crossings ";
 
@@ -59,7 +64,12 @@ const origin = await startOrigin("crossings", (req, body, res) => {
   res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
   res.end(BODY);
 });
-const gateway = await startGateway({ buildDir: dir, document: plainDocument(origin.url) });
+const document = plainDocument(origin.url);
+if (route === "rate-limited") {
+  document.rate_limits = { generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] } };
+  document.routes[0].rate_limits = ["generous"];
+}
+const gateway = await startGateway({ buildDir: dir, document });
 try {
   for (let i = 0; i < WARM_UP + requests; i++) {
     const response = await gateway.fetch("/users/1", { headers: { accept: "application/json", "user-agent": "crossings" } });
@@ -77,7 +87,7 @@ try {
     .filter(([, n]) => n >= 0.5)
     .sort((a, b) => b[1] - a[1]);
   const total = counts.reduce((sum, [, n]) => sum + n, 0);
-  console.log(`JS calls from Wasm per plain proxied request (mean over ${requests} requests; those made at least every other request): ${total.toFixed(1)}`);
+  console.log(`JS calls from Wasm per ${route === "plain" ? "plain proxied" : "rate-limited"} request (mean over ${requests} requests; those made at least every other request): ${total.toFixed(1)}`);
   // The generated function's body says what it does better than its name.
   const what = (source) => source.replace(/^function\s*\([^)]*\)\s*\{/, "").replace(/\}$/, "").replace(/\s+/g, " ").slice(0, 90);
   for (const [name, n, source] of counts) console.log(`  ${n.toFixed(2).padStart(6)}  ${name.padEnd(28)} ${what(source)}`);
