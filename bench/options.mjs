@@ -10,7 +10,7 @@ export function option(name, fallback) {
 export const seconds = Number(option("--seconds", process.env.BENCH_SECONDS ?? 5));
 export const jsonOut = option("--json");
 /// `--alternate N`: perf.mjs measures only the runtime CPU per request of the pass-through
-/// Worker, the plain proxy, the rate-limited route and cold-token verification, in N rounds of
+/// Worker, the plain proxy, the rate-limited and aggregating routes and cold-token verification, in N rounds of
 /// one run each, for comparing two builds of the gateway with less drift.
 export const alternate = Number(option("--alternate", 0));
 /// `--var NAME=VALUE` (repeatable): a Worker variable for the gateway under test, for example

@@ -154,6 +154,7 @@ try {
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
       ...both("plain", (base) => [`${base}/users/1`]),
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
+      ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
         both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }])),
     ];
@@ -176,7 +177,7 @@ try {
     const floorRps = median(rounds["pass-through"].rps);
     for (const [name] of scenarios) {
       const r = rounds[name];
-      console.log(`  ${name.padEnd(26)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
+      console.log(`  ${name.padEnd(32)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
     }
     if (baseline) {
       console.log("gateway / baseline, CPU per request (median of the per-round ratios):");

@@ -20,6 +20,7 @@ use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::platform;
 use crate::resilience::{self, ServiceRequest};
+use crate::upstream;
 use compose::{Compose, FieldRules};
 use template::PathTemplate;
 
@@ -284,10 +285,10 @@ async fn call(
             failed(None, format!("no answer within {budget} ms"), Some(budget))
         }
         Err(error) => failed(None, error.to_string(), None),
-        Ok(mut response) => {
+        Ok(response) => {
             let status = response.status_code();
             let left = (deadline - platform::now_ms()).max(0.0) as u64;
-            match platform::with_deadline(response.bytes(), left).await {
+            match upstream::body_within(&response, left).await {
                 None => failed(
                     Some(status),
                     "the body did not arrive in time".into(),
