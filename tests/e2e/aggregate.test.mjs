@@ -24,6 +24,11 @@ before(async () => {
     const url = new URL(req.url, "http://x");
     if (url.pathname.startsWith("/slow/")) await sleep(300);
     if (url.pathname.startsWith("/hang/")) return new Promise(() => {});
+    if (url.pathname.startsWith("/drip/")) {
+      // Headers at once, then half a body that never ends.
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.write('{"user":');
+    }
     if (url.pathname.startsWith("/broken/")) return json(res, 500, { error: "boom" });
     json(res, 200, { user: decodeURIComponent(url.pathname.split("/").pop()), tier: "gold" });
   });
@@ -66,6 +71,9 @@ before(async () => {
         route("required-error", "/required-error/{id}", { backends: [b("order", "orders", "/orders/{id}"), b("user", "users", "/broken/{id}")] }),
         route("required-slow", "/required-slow/{id}", { timeout_ms: 5000, backends: [
           b("order", "orders", "/orders/{id}"), b("user", "users", "/hang/{id}", { timeout_ms: 300 }),
+        ] }),
+        route("body-late", "/body-late/{id}", { timeout_ms: 5000, backends: [
+          b("order", "orders", "/orders/{id}"), b("user", "users", "/drip/{id}", { timeout_ms: 300 }),
         ] }),
         route("route-deadline", "/route-deadline/{id}", { timeout_ms: 400, backends: [b("user", "users", "/hang/{id}")] }),
         route("dependent-fails", "/dependent-fails/{id}", { backends: [
@@ -162,6 +170,12 @@ test("timeouts abort: a backend's own timeout and the route's deadline", async (
   assert.equal(deadline.status, 504);
   assert.match(deadline.body.detail, /within 400 ms/, "the route's deadline is shorter than the service's 2000 ms");
   assert.ok(deadline.ms < 1500, `took ${deadline.ms} ms`);
+  // The headers came in time, the body never finished: the deadline covers the body too.
+  const late = await get("/body-late/1");
+  assert.equal(late.status, 504);
+  assert.equal(late.body.code, "backend-timeout");
+  assert.match(late.body.detail, /'user' did not answer within 300 ms/);
+  assert.ok(late.ms < 1500, `took ${late.ms} ms: the route's own 5 s deadline did not decide it`);
 });
 
 test("a single backend's status is preserved; arrays collect bodies in order", async () => {
