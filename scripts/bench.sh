@@ -39,6 +39,7 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-10}" --rounds 3 --json "$ROOT/bench/results/verify.json"
 "$NODE" "$ROOT/bench/crossings.mjs"
 "$NODE" "$ROOT/bench/crossings.mjs" --route rate-limited
+"$NODE" "$ROOT/bench/crossings.mjs" --route aggregate
 "$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages
