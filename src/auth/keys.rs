@@ -1,4 +1,6 @@
-//! Verification keys and signature checks, through `jwt-compact`.
+//! Verification keys and signature checks: keys and tokens read by `jwt-compact`; in the
+//! Worker, RSA, ECDSA and Ed25519 signatures checked by the runtime's WebCrypto and HMAC by
+//! `jwt-compact`, which checks every family on other targets.
 //!
 //! Each key is bound to one family of algorithms by its type (an RSA key can never act as an
 //! HMAC secret, which rules out algorithm confusion), and optionally to one algorithm by the
