@@ -20,7 +20,6 @@ use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::platform;
 use crate::resilience::{self, ServiceRequest};
-use crate::upstream;
 use compose::{Compose, FieldRules};
 use template::PathTemplate;
 
@@ -288,7 +287,7 @@ async fn call(
         Ok(response) => {
             let status = response.status_code();
             let left = (deadline - platform::now_ms()).max(0.0) as u64;
-            match upstream::body_within(&response, left).await {
+            match platform::read_within(&response, left).await {
                 None => failed(
                     Some(status),
                     "the body did not arrive in time".into(),

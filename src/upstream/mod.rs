@@ -79,23 +79,6 @@ pub fn relay(upstream: &Response, headers: &[(String, String)]) -> Result<Respon
         .body(upstream.body().clone()))
 }
 
-/// The whole body of `response`, read within `ms`; `None` when the deadline passes first.
-/// One call into JavaScript, the runtime reading the stream natively: reading it chunk by
-/// chunk from Wasm under a timer future took about twenty.
-pub async fn body_within(response: &Response, ms: u64) -> Option<Result<Vec<u8>, String>> {
-    let stream = match response.body() {
-        ResponseBody::Empty => return Some(Ok(Vec::new())),
-        ResponseBody::Body(bytes) => return Some(Ok(bytes.clone())),
-        ResponseBody::Stream(stream) => stream,
-    };
-    // Deadlines are whole milliseconds well below the timer's 2^31 limit (validated config).
-    match JsFuture::from(read_within(stream, ms as f64)).await {
-        Ok(answer) if answer.is_null() => None,
-        Ok(bytes) => Some(Ok(bytes.unchecked_into::<js_sys::Uint8Array>().to_vec())),
-        Err(error) => Some(Err(worker::Error::from(error).to_string())),
-    }
-}
-
 /// A response the gateway composes itself (from the cache, or a 304): `body` `None` for none.
 pub fn respond(
     status: u16,
@@ -137,12 +120,6 @@ export function fetch_within(url, method, packed, body, ms) {
     (error) => { clearTimeout(timer); if (late) return null; throw error; },
   );
 }
-export function read_within(body, ms) {
-  const read = new Response(body).arrayBuffer().then((buffer) => new Uint8Array(buffer));
-  let timer;
-  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
-  return Promise.race([read, deadline]).finally(() => clearTimeout(timer));
-}
 export function pack_headers(headers) {
   let packed = "";
   for (const [name, value] of headers) packed += name + "\0" + value + "\0";
@@ -164,7 +141,6 @@ extern "C" {
         body: &JsValue,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
-    fn read_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
     fn pack_headers(headers: &web_sys::Headers) -> String;
     #[wasm_bindgen(catch)]
     fn unpack_headers(packed: &str) -> Result<web_sys::Headers, JsValue>;
