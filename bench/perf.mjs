@@ -79,6 +79,9 @@ async function wrk(url, { headers = {}, script } = {}) {
 const signers = await signersFor(JWT_ALGS);
 const mint = (alg, jti) => mintToken(signers, alg, jti);
 
+/** Enough distinct tokens for a run at `rps` requests per second (20% spare, at least 1,000). */
+const tokensFor = (rps) => Math.max(1000, Math.ceil(rps * seconds * 1.2));
+
 /** A wrk script sending `count` distinct tokens of `alg` in turn, so that each is verified. */
 async function coldTokenScript(alg, count) {
   const tokens = await Promise.all(Array.from({ length: count }, (_, i) => mint(alg, `${alg}-${i}`)));
@@ -156,7 +159,7 @@ try {
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
-        both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, Math.max(1000, Math.ceil(rps * seconds * 1.2))) }])),
+        both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, tokensFor(rps)) }])),
     ];
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
     for (let i = 1; i <= alternate; i++) {
@@ -206,7 +209,7 @@ try {
       const warm = await mint(alg, "warm");
       await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });
       // Cold: a different token on every request, so every one is verified.
-      const count = Math.max(1000, Math.ceil(results["gateway: plain proxy"].rps * seconds * 1.2));
+      const count = tokensFor(results["gateway: plain proxy"].rps);
       const script = await coldTokenScript(alg, count);
       await run(`gateway: JWT ${alg} cold`, `${gw}/jwt/1`, { script });
       results[`gateway: JWT ${alg} cold`].tokens = count;
