@@ -17,7 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
-import { plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids } from "./servers.mjs";
+import { plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids, wrk } from "./servers.mjs";
 
 const top = Number(option("--top", 30));
 const rounds = Number(option("--rounds", 3));
@@ -48,13 +48,12 @@ async function withPid(start) {
 /** Samples `pid` for `seconds` in the middle of a wrk run; returns the samples' stacks and
  * the requests answered while sampling (the run's count in proportion to the time sampled). */
 async function sample(name, url, pid) {
-  await execFileAsync("wrk", ["-t1", "-c16", "-d1s", url]);
+  await wrk(url, { seconds: 1 });
   const file = path.join(tmp, `${name}.data`);
-  const load = execFileAsync("wrk", ["-t1", "-c16", `-d${seconds + 2}s`, url], { encoding: "utf8" });
+  const load = wrk(url, { seconds: seconds + 2 });
   await new Promise((resolve) => setTimeout(resolve, 1000));
   await execFileAsync("perf", ["record", "-q", "-F", String(HZ), "-g", "-o", file, "-p", pid, "--", "sleep", String(seconds)]);
-  const { stdout } = await load;
-  const requests = (Number(stdout.match(/(\d+) requests in/)?.[1] ?? 0) * seconds) / (seconds + 2);
+  const requests = ((await load).requests * seconds) / (seconds + 2);
   const { stdout: script } = await execFileAsync("perf", ["script", "-i", file, "-F", "ip,sym,dso"], {
     encoding: "utf8",
     maxBuffer: 1 << 30,

@@ -9,8 +9,7 @@
 //
 // `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
 // change) in the same --alternate rounds; `--connections` sets wrk's (16).
-import { execFile, execFileSync } from "node:child_process";
-import { promisify } from "node:util";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,7 +17,7 @@ import zlib from "node:zlib";
 import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { alternate, jsonOut, option, seconds, vars } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
-import { startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids } from "./servers.mjs";
+import { startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids, wrk } from "./servers.mjs";
 
 const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
@@ -27,7 +26,6 @@ const baselineDir = option("--baseline");
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
 
-const execFileAsync = promisify(execFile);
 
 /** CPU seconds (user + system) used so far by each workerd process, by pid. */
 function workerdCpu() {
@@ -56,14 +54,12 @@ async function waitForCacheHit(url) {
   return false;
 }
 
-/** One wrk run; returns requests per second and latency percentiles in ms. Asynchronous on
- * purpose: this process drains the runtime's log pipe, and workerd stalls when it is full. */
-async function wrk(url, { headers = {}, script } = {}) {
-  const argv = ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency"];
-  for (const [k, v] of Object.entries(headers)) argv.push("-H", `${k}: ${v}`);
-  if (script) argv.push("-s", script);
-  argv.push(url);
-  const { stdout: out } = await execFileAsync("wrk", argv, { encoding: "utf8" });
+/** One wrk run; returns requests per second and latency percentiles in ms. */
+async function load(url, { headers = {}, script } = {}) {
+  const args = ["--latency"];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  if (script) args.push("-s", script);
+  const { stdout: out, requests } = await wrk(url, { seconds, connections: CONNECTIONS, args });
   const rps = Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
   const pct = (p) => {
     const m = out.match(new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)\\b`));
@@ -71,7 +67,6 @@ async function wrk(url, { headers = {}, script } = {}) {
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
   };
   const errors = Number(out.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
-  const requests = Number(out.match(/(\d+) requests in/)?.[1] ?? 0);
   return { rps, p50_ms: pct(50), p99_ms: pct(99), requests, non_2xx: errors };
 }
 
@@ -130,7 +125,7 @@ try {
   const gw = gateway.direct;
   await waitFor(`${passthrough.url}/users/1`);
   const run = async (name, url, options) => {
-    results[name] = await wrk(url, options);
+    results[name] = await load(url, options);
     const r = results[name];
     console.log(`${name.padEnd(28)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms.toFixed(2)} ms  p99 ${r.p99_ms.toFixed(2)} ms${r.non_2xx ? `  (${r.non_2xx} non-2xx!)` : ""}`);
   };
@@ -142,7 +137,7 @@ try {
     // each figure is also given as a multiple of the pass-through's CPU in the same round.
     const measured = async (url, options) => {
       const before = workerdCpu();
-      const r = await wrk(url, options);
+      const r = await load(url, options);
       const after = workerdCpu();
       const spent = Math.max(...[...after].map(([pid, t]) => t - (before.get(pid) ?? t)));
       return { ...r, cpu_us: (spent * 1e6) / r.requests };

@@ -12,19 +12,16 @@
 // attached inspector also receives every console.log, which makes the access log look several
 // times as costly as it is: compare with `--var ACCESS_LOG=off`. `--save DIR` writes
 // the .cpuprofile files, which Chrome DevTools opens.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
-import { freePort, plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor } from "./servers.mjs";
+import { freePort, plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, wrk } from "./servers.mjs";
 
 const top = Number(option("--top", 40));
 const requestPath = option("--path", "/users/1");
 const saveDir = option("--save");
-const execFileAsync = promisify(execFile);
 
 /** A DevTools protocol session with the one Worker behind Miniflare's inspector proxy. */
 async function inspect(port) {
@@ -52,19 +49,15 @@ async function inspect(port) {
   return { send, close: () => ws.close() };
 }
 
-async function wrk(url, duration) {
-  const { stdout } = await execFileAsync("wrk", ["-t1", "-c8", `-d${duration}s`, url], { encoding: "utf8" });
-  return Number(stdout.match(/(\d+) requests in/)?.[1] ?? 0);
-}
 
 /** Self time in µs per request by function, from one profiled wrk run after a warm-up. */
 async function profile(name, url, port, buildDir) {
-  await wrk(url, Math.max(1, seconds / 2));
+  await wrk(url, { seconds: Math.max(1, seconds / 2), connections: 8 });
   const session = await inspect(port);
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: 50 });
   await session.send("Profiler.start");
-  const requests = await wrk(url, seconds);
+  const { requests } = await wrk(url, { seconds, connections: 8 });
   const { profile: p } = await session.send("Profiler.stop");
   session.close();
   if (saveDir) fs.writeFileSync(path.join(saveDir, `${name}.cpuprofile`), JSON.stringify(p));

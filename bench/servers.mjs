@@ -1,13 +1,25 @@
 // The servers the benchmarks run against, all on loopback: nginx as the origin (a fixed JSON
 // body) and as a keep-alive reverse proxy to it, the minimal pass-through Worker
 // (bench/passthrough) and the gateway, both in workerd at workerd's own sockets.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { ROOT, builtWorker, closedPort, startGateway } from "../tests/e2e/harness.mjs";
 
 export const BODY = '{"id":1,"name":"Ada Lovelace","email":"ada@example.com"}';
+
+const execFileAsync = promisify(execFile);
+
+/** wrk on one thread against `url` for `seconds` with `connections` (`args` go before the URL);
+ * its report and the requests it completed. Asynchronous on purpose: the calling process
+ * drains the runtime's log pipe, and workerd stalls when it is full. */
+export async function wrk(url, { seconds, connections = 16, args = [] }) {
+  const argv = ["-t1", `-c${connections}`, `-d${seconds}s`, ...args, url];
+  const { stdout } = await execFileAsync("wrk", argv, { encoding: "utf8" });
+  return { stdout, requests: Number(stdout.match(/(\d+) requests in/)?.[1] ?? 0) };
+}
 
 /** A loopback port nothing listens on yet. */
 export const freePort = closedPort;
