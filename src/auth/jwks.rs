@@ -17,7 +17,7 @@ use super::keys::{self, VerifyKey};
 use super::JwksSettings;
 use crate::platform;
 
-/// Deadline for the IdP's answer.
+/// Deadline for the IdP's whole answer, headers and body.
 const FETCH_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Clone)]
@@ -159,15 +159,23 @@ async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), Str
     let mut init = RequestInit::new();
     init.with_method(Method::Get);
     let request = Request::new_with_init(&settings.url, &init).map_err(|e| e.to_string())?;
-    let mut response = platform::with_deadline(Fetch::Request(request).send(), FETCH_TIMEOUT_MS)
+    let started = platform::now_ms();
+    let late = || format!("no answer within {FETCH_TIMEOUT_MS} ms");
+    let response = platform::with_deadline(Fetch::Request(request).send(), FETCH_TIMEOUT_MS)
         .await
-        .ok_or_else(|| format!("no answer within {FETCH_TIMEOUT_MS} ms"))?
+        .ok_or_else(late)?
         .map_err(|e| e.to_string())?;
     if response.status_code() != 200 {
         return Err(format!("the key set answered {}", response.status_code()));
     }
     let max_age = response_max_age(&response);
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    // The body shares the deadline: an IdP that sends its headers and then stalls must not hold
+    // the fetch (and every request waiting on it) open.
+    let left = FETCH_TIMEOUT_MS.saturating_sub((platform::now_ms() - started).max(0.0) as u64);
+    let body = platform::read_within(&response, left.max(1))
+        .await
+        .ok_or_else(late)??;
+    let text = String::from_utf8(body).map_err(|_| "the key set is not UTF-8".to_string())?;
     let keys = parse_set(&text)?;
     let ttl = max_age.clamp(settings.min_ttl_s, settings.max_ttl_s);
     to_edge_cache(&settings.url, &text, ttl).await;

@@ -18,7 +18,7 @@ const run = promisify(execFile);
 const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
 const now = () => Math.floor(Date.now() / 1000);
 
-let origin, gateway, jwks, state, document;
+let origin, gateway, jwks, stalling, state, document;
 const inline = {}; // alg -> { sign key, kid }
 let idpKeys = {}; // kid -> { privateKey, jwk }
 let served = []; // JWKs currently published
@@ -76,6 +76,15 @@ before(async () => {
   await new Promise((resolve) => jwks.listen(0, "127.0.0.1", resolve));
   const jwksUrl = `http://127.0.0.1:${jwks.address().port}/jwks.json`;
   const down = await closedPort();
+  // Two IdPs that stall: one never answers, the other sends its headers and half a key set.
+  stalling = http.createServer((req, res) => {
+    if (req.url === "/halfway") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"keys": [');
+    }
+  });
+  await new Promise((resolve) => stalling.listen(0, "127.0.0.1", resolve));
+  const stallingUrl = `http://127.0.0.1:${stalling.address().port}`;
 
   origin = await startOrigin("app");
   state = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-auth-"));
@@ -97,6 +106,8 @@ before(async () => {
           },
           pem: { issuer: "https://pem.test/", audiences: ["api"], algorithms: ["RS256"], keys: [{ pem: pemKey.pem, kid: "pem-1" }] },
           down: { issuer: "https://down.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `http://127.0.0.1:${down}/jwks` },
+          silent: { issuer: "https://silent.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `${stallingUrl}/silent` },
+          halfway: { issuer: "https://halfway.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `${stallingUrl}/halfway` },
         },
         api_keys: { header: "x-api-key" },
       },
@@ -118,6 +129,8 @@ after(async () => {
   await gateway?.close();
   await origin?.close();
   await new Promise((resolve) => jwks?.close(resolve));
+  stalling?.closeAllConnections();
+  await new Promise((resolve) => stalling?.close(resolve));
   fs.rmSync(state, { recursive: true, force: true });
 });
 
@@ -303,6 +316,23 @@ test("an issuer whose keys cannot be fetched fails closed with 503", async () =>
   const res = await gateway.fetch("/secure", { headers: bearer(token) });
   assert.equal(res.status, 503);
   assert.equal((await res.json()).code, "auth-unavailable");
+});
+
+// The time limit makes a deadline that never fires a failure rather than a hang.
+test("an IdP that stalls, before its headers or in its key set, fails closed at the fetch deadline", { timeout: 20_000 }, async () => {
+  const started = Date.now();
+  const answers = await Promise.all(["silent", "halfway"].map(async (issuer) => {
+    const token = await mint({ alg: "RS256", key: pemKey.privateKey, kid: "k", iss: `https://${issuer}.test/` });
+    const res = await gateway.fetch("/secure", { headers: bearer(token) });
+    return { issuer, status: res.status, body: await res.json(), seconds: (Date.now() - started) / 1000 };
+  }));
+  for (const { issuer, status, body, seconds } of answers) {
+    assert.equal(status, 503, issuer);
+    assert.equal(body.code, "auth-unavailable", issuer);
+    assert.ok(seconds >= 4.5 && seconds < 10, `${issuer} answered after ${seconds} s, at the 5 s deadline`);
+  }
+  const causes = gateway.accessLogs().filter((l) => l.status === 503 && /no answer within 5000 ms/.test(l.error_cause ?? ""));
+  assert.equal(causes.length, 2, "both logged as the deadline passing");
 });
 
 test("when the IdP goes down, cached keys keep verifying", async () => {
