@@ -30,4 +30,7 @@ note "admin: curl -H 'Authorization: Bearer $admin_token' http://127.0.0.1:8787/
 note "dashboard: http://127.0.0.1:8787/__gateway/dashboard#token=$admin_token"
 note "OpenAPI: http://127.0.0.1:8787/openapi.json"
 note "change routes: edit $DOC, then 'npm run push' (a new version, served at once; 'npm run rollback' undoes it)"
-wrangler dev --ip 127.0.0.1 --port 8787 --persist-to "$STATE" --var CONFIG_REFRESH_SECONDS:2 "$@"
+# The gateway reads nothing from `request.cf`, so wrangler need not download the object (offline
+# that fails with a stack trace on every start); set CLOUDFLARE_CF_FETCH_ENABLED=true to have it.
+CLOUDFLARE_CF_FETCH_ENABLED="${CLOUDFLARE_CF_FETCH_ENABLED:-false}" \
+  wrangler dev --ip 127.0.0.1 --port 8787 --persist-to "$STATE" --var CONFIG_REFRESH_SECONDS:2 "$@"
