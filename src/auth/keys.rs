@@ -13,7 +13,7 @@ use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
 use serde_json::{Map, Value};
 
-/// The algorithms the gateway verifies. ES384 is absent: `jwt-compact` 0.8 does not offer it.
+/// The algorithms the gateway verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
     Hs256,
@@ -26,6 +26,7 @@ pub enum Alg {
     Ps384,
     Ps512,
     Es256,
+    Es384,
     EdDsa,
 }
 
@@ -33,7 +34,7 @@ pub enum Alg {
 pub const MIN_RSA_BITS: usize = 2048;
 
 impl Alg {
-    pub const ALL: [Alg; 11] = [
+    pub const ALL: [Alg; 12] = [
         Alg::Hs256,
         Alg::Hs384,
         Alg::Hs512,
@@ -44,6 +45,7 @@ impl Alg {
         Alg::Ps384,
         Alg::Ps512,
         Alg::Es256,
+        Alg::Es384,
         Alg::EdDsa,
     ];
 
@@ -59,6 +61,7 @@ impl Alg {
             Alg::Ps384 => "PS384",
             Alg::Ps512 => "PS512",
             Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
             Alg::EdDsa => "EdDSA",
         }
     }
@@ -74,6 +77,7 @@ impl Alg {
                 Family::Rsa
             }
             Alg::Es256 => Family::P256,
+            Alg::Es384 => Family::P384,
             Alg::EdDsa => Family::Ed25519,
         }
     }
@@ -84,6 +88,7 @@ enum Family {
     Hmac,
     Rsa,
     P256,
+    P384,
     Ed25519,
 }
 
@@ -93,6 +98,7 @@ pub enum Material {
     Hmac(Vec<u8>),
     Rsa(Box<rsa::RsaPublicKey>),
     P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
 }
 
@@ -103,6 +109,7 @@ impl std::fmt::Debug for Material {
             Material::Hmac(_) => "hmac",
             Material::Rsa(_) => "rsa",
             Material::P256(_) => "p256",
+            Material::P384(_) => "p384",
             Material::Ed25519(_) => "ed25519",
         };
         write!(f, "Material::{kind}")
@@ -127,12 +134,12 @@ impl Material {
                 })
             }
             Material::P256(key) => {
-                use p256::elliptic_curve::sec1::Coordinates;
                 let point = key.to_encoded_point(false);
-                let Coordinates::Uncompressed { x, y } = point.coordinates() else {
-                    return None;
-                };
-                serde_json::json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) })
+                ec_jwk("P-256", point.as_bytes(), 32)?
+            }
+            Material::P384(key) => {
+                let point = key.to_encoded_point(false);
+                ec_jwk("P-384", point.as_bytes(), 48)?
             }
             Material::Ed25519(key) => {
                 serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(key.as_ref()) })
@@ -146,9 +153,24 @@ impl Material {
             Material::Hmac(_) => Family::Hmac,
             Material::Rsa(_) => Family::Rsa,
             Material::P256(_) => Family::P256,
+            Material::P384(_) => Family::P384,
             Material::Ed25519(_) => Family::Ed25519,
         }
     }
+}
+
+/// The JWK of an uncompressed SEC1 point (`04 || x || y`, each coordinate `size` bytes).
+fn ec_jwk(curve: &str, sec1: &[u8], size: usize) -> Option<Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let coordinates = sec1.strip_prefix(&[4])?;
+    if coordinates.len() != 2 * size {
+        return None;
+    }
+    let (x, y) = coordinates.split_at(size);
+    Some(serde_json::json!({
+        "kty": "EC", "crv": curve, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    }))
 }
 
 /// A verification key with its identity and the algorithm it is bound to, if any.
@@ -166,7 +188,7 @@ impl VerifyKey {
     }
 }
 
-/// Reads a JWK (`kty` RSA, EC P-256, OKP Ed25519 or oct). Private parts are refused: a gateway
+/// Reads a JWK (`kty` RSA, EC P-256 or P-384, OKP Ed25519 or oct). Private parts are refused: a gateway
 /// needs only public keys, except for HMAC secrets, which are symmetric by nature.
 pub fn from_jwk(value: &Value) -> Result<VerifyKey, String> {
     let object = value.as_object().ok_or("a JWK must be an object")?;
@@ -203,6 +225,9 @@ pub fn from_jwk(value: &Value) -> Result<VerifyKey, String> {
         JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => Material::P256(
             p256::ecdsa::VerifyingKey::try_from(&jwk).map_err(|e| format!("bad P-256 key: {e}"))?,
         ),
+        JsonWebKey::EllipticCurve { curve, x, y, .. } if curve == "P-384" => {
+            Material::P384(p384_from_coordinates(x, y)?)
+        }
         JsonWebKey::EllipticCurve { curve, .. } => {
             return Err(format!("unsupported curve '{curve}'"))
         }
@@ -223,7 +248,18 @@ pub fn from_jwk(value: &Value) -> Result<VerifyKey, String> {
     check(VerifyKey { kid, alg, material })
 }
 
-/// Reads a PEM public key (SPKI for RSA, P-256 and Ed25519; PKCS#1 for RSA).
+/// A P-384 public key from its JWK coordinates; the point must lie on the curve.
+fn p384_from_coordinates(x: &[u8], y: &[u8]) -> Result<p384::ecdsa::VerifyingKey, String> {
+    const SIZE: usize = 48;
+    if x.len() != SIZE || y.len() != SIZE {
+        return Err(format!("bad P-384 key: coordinates must be {SIZE} bytes"));
+    }
+    let point = p384::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
+    p384::ecdsa::VerifyingKey::from_encoded_point(&point)
+        .map_err(|_| "bad P-384 key: the point is not on the curve".to_string())
+}
+
+/// Reads a PEM public key (SPKI for RSA, P-256, P-384 and Ed25519; PKCS#1 for RSA).
 pub fn from_pem(pem: &str, kid: Option<String>, alg: Option<Alg>) -> Result<VerifyKey, String> {
     use p256::pkcs8::DecodePublicKey;
     use rsa::pkcs1::DecodeRsaPublicKey;
@@ -233,10 +269,12 @@ pub fn from_pem(pem: &str, kid: Option<String>, alg: Option<Alg>) -> Result<Veri
         Material::Rsa(Box::new(key))
     } else if let Ok(key) = p256::PublicKey::from_public_key_pem(pem) {
         Material::P256(p256::ecdsa::VerifyingKey::from(key))
+    } else if let Ok(key) = p384::PublicKey::from_public_key_pem(pem) {
+        Material::P384(p384::ecdsa::VerifyingKey::from(key))
     } else if let Ok(key) = ed25519_compact::PublicKey::from_pem(pem) {
         Material::Ed25519(key)
     } else {
-        return Err("is not an RSA, P-256 or Ed25519 public key in PEM form".into());
+        return Err("is not an RSA, P-256, P-384 or Ed25519 public key in PEM form".into());
     };
     check(VerifyKey { kid, alg, material })
 }
@@ -290,12 +328,60 @@ pub fn verify(
             algorithm.validator(rsa_key.as_ref()).validate(token)
         }
         (Material::P256(verifying), Alg::Es256) => Es256.validator(verifying).validate(token),
+        (Material::P384(verifying), Alg::Es384) => Es384.validator(verifying).validate(token),
         (Material::Ed25519(public), Alg::EdDsa) => jwt_compact::Renamed::new(Ed25519, "EdDSA")
             .validator(public)
             .validate(token),
         _ => return Err("key does not fit the algorithm".into()),
     };
     result.map(|t| t.into_parts().1).map_err(|e| e.to_string())
+}
+
+/// `ES384` (ECDSA on P-384 with SHA-384), which `jwt-compact` 0.8 does not offer, so that
+/// host builds check it like every other algorithm and tests can sign with it.
+#[derive(Debug, Default)]
+pub struct Es384;
+
+/// An ES384 signature: `r || s`, 48 bytes each.
+pub struct Es384Signature(p384::ecdsa::Signature);
+
+impl jwt_compact::AlgorithmSignature for Es384Signature {
+    const LENGTH: Option<std::num::NonZeroUsize> = std::num::NonZeroUsize::new(96);
+
+    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
+        p384::ecdsa::Signature::from_slice(slice)
+            .map(Self)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    fn as_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.0.to_bytes().to_vec())
+    }
+}
+
+impl jwt_compact::Algorithm for Es384 {
+    type SigningKey = p384::ecdsa::SigningKey;
+    type VerifyingKey = p384::ecdsa::VerifyingKey;
+    type Signature = Es384Signature;
+
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed("ES384")
+    }
+
+    fn sign(&self, key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
+        use p384::ecdsa::signature::Signer;
+        Es384Signature(key.sign(message))
+    }
+
+    fn verify_signature(
+        &self,
+        signature: &Self::Signature,
+        key: &Self::VerifyingKey,
+        message: &[u8],
+    ) -> bool {
+        use p384::ecdsa::signature::Verifier;
+        key.verify(message, &signature.0).is_ok()
+    }
 }
 
 fn verify_hmac(
@@ -312,7 +398,7 @@ fn verify_hmac(
     result.map(|t| t.into_parts().1).map_err(|e| e.to_string())
 }
 
-/// Verifies `raw` (parsed as `token`) as the Worker does: RSA, P-256 and Ed25519 signatures
+/// Verifies `raw` (parsed as `token`) as the Worker does: RSA, ECDSA and Ed25519 signatures
 /// by the runtime's WebCrypto, which is native code (a cold RS256 token costs about 1 ms and
 /// an ES256 one about 3 ms of CPU when checked in Wasm: `bench/verify.mjs`); HMAC, and every
 /// family on other targets, by [`verify`].
@@ -369,6 +455,7 @@ const ALGORITHMS = {
   PS384: rsa("RSA-PSS", "SHA-384", 48),
   PS512: rsa("RSA-PSS", "SHA-512", 64),
   ES256: [{ name: "ECDSA", namedCurve: "P-256" }, { name: "ECDSA", hash: "SHA-256" }],
+  ES384: [{ name: "ECDSA", namedCurve: "P-384" }, { name: "ECDSA", hash: "SHA-384" }],
   EdDSA: [{ name: "Ed25519" }, { name: "Ed25519" }],
 };
 export async function subtle_verify(alg, jwk, signature, data) {
@@ -422,10 +509,11 @@ mod tests {
     const P256: &str = r#"{"kty":"EC","crv":"P-256","x":"Spt4GiIM5Qtb_ZM19WJdice0TpNjRU-H26FSRByRygI","y":"oxZeuqdlqwwNlwjJQLXxK2RcTwJxGjIn8vaKQUmT2nY"}"#;
     const ED25519: &str =
         r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    const P384: &str = r#"{"kty":"EC","crv":"P-384","x":"vdJMpH7y8kZCzf1FS46TuHjJURE9sui2CuUswbEJ6rh2F4K_JuWKD480-QHxeWNY","y":"wY4-OUWoUWTkAlii0frp-IxltcDFJEWg7dYUYl80JK2psDZeWL5iGaN5lzv_Tw0P"}"#;
 
     #[test]
     fn public_keys_go_to_webcrypto_as_the_jwk_they_came_from() {
-        for original in [RSA, P256, ED25519] {
+        for original in [RSA, P256, P384, ED25519] {
             let original: Value = serde_json::from_str(original).expect("fixture");
             let key = from_jwk(&original).expect("a valid key");
             let exported = key.material.public_jwk().expect("a public key");
@@ -435,5 +523,67 @@ mod tests {
         let secret = serde_json::json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"});
         let hmac = from_jwk(&secret).expect("a 32-byte secret");
         assert_eq!(hmac.material.public_jwk(), None, "secrets never leave Wasm");
+    }
+
+    fn p384_signer() -> (p384::ecdsa::SigningKey, VerifyKey) {
+        let signer = p384::ecdsa::SigningKey::from_slice(&[7; 48]).expect("a valid scalar");
+        let point = signer.verifying_key().to_encoded_point(false);
+        let jwk: Value = serde_json::from_str(
+            &ec_jwk("P-384", point.as_bytes(), 48)
+                .expect("jwk")
+                .to_string(),
+        )
+        .expect("JSON");
+        (signer, from_jwk(&jwk).expect("a valid P-384 key"))
+    }
+
+    #[test]
+    fn es384_tokens_verify_and_tampered_ones_do_not() {
+        use jwt_compact::Header;
+        let (signer, key) = p384_signer();
+        let claims = Claims::new(Map::from_iter([("sub".to_string(), Value::from("user-1"))]));
+        let token = Es384
+            .token(&Header::empty(), &claims, &signer)
+            .expect("signed");
+        let parsed = UntrustedToken::new(&token).expect("well formed");
+        assert_eq!(parsed.algorithm(), "ES384");
+        let verified = verify(&parsed, Alg::Es384, &key).expect("genuine");
+        assert_eq!(verified.custom["sub"], "user-1");
+        assert!(
+            verify(&parsed, Alg::Es256, &key).is_err(),
+            "a P-384 key is ES384 only"
+        );
+
+        let (head, signature) = token.rsplit_once('.').expect("three parts");
+        let (header, _) = head.split_once('.').expect("three parts");
+        let forged_payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"sub":"admin"}"#,
+        );
+        let tampered = format!("{header}.{forged_payload}.{signature}");
+        let tampered = UntrustedToken::new(&tampered).expect("well formed");
+        assert!(verify(&tampered, Alg::Es384, &key).is_err());
+        let short = format!("{head}.{}", &signature[..signature.len() - 4]);
+        let short = UntrustedToken::new(&short).expect("well formed");
+        assert!(verify(&short, Alg::Es384, &key).is_err());
+    }
+
+    #[test]
+    fn p384_keys_off_the_curve_or_of_the_wrong_size_are_refused() {
+        let (_, key) = p384_signer();
+        let good: Value =
+            serde_json::from_str(&key.material.public_jwk().expect("public")).expect("JSON");
+        let mut off = good.clone();
+        let y = off["y"].as_str().expect("y").to_string();
+        let flipped = if y.starts_with('A') { "B" } else { "A" };
+        off["y"] = Value::from(format!("{flipped}{}", &y[1..]));
+        assert!(from_jwk(&off)
+            .expect_err("off the curve")
+            .contains("not on the curve"));
+        let mut short = good.clone();
+        short["x"] = Value::from("AAAA");
+        assert!(from_jwk(&short).expect_err("short").contains("48 bytes"));
+        let pem = "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----";
+        assert!(from_pem(pem, None, None).is_err());
     }
 }

@@ -339,7 +339,7 @@ fn auth_mistakes_are_reported_with_paths() {
     let mut doc = valid();
     doc["auth"] = json!({
         "issuers": {
-            "none-alg": { "issuer": "i", "audiences": ["a"], "algorithms": ["none", "ES384"], "keys": [] },
+            "none-alg": { "issuer": "i", "audiences": ["a"], "algorithms": ["none", "ES512"], "keys": [] },
             "keyless": { "issuer": "i", "audiences": [], "algorithms": ["RS256"] },
             "weak": { "issuer": "i", "audiences": ["a"], "algorithms": ["HS256"], "keys": [{ "kty": "oct", "k": "c2hvcnQ" }] },
             "mismatch": { "issuer": "i", "audiences": ["a"], "algorithms": ["RS256"],

@@ -15,7 +15,7 @@ import * as jose from "jose";
 import { startOrigin, startGateway, rawRequest, closedPort, ROOT } from "./harness.mjs";
 
 const run = promisify(execFile);
-const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
+const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 const now = () => Math.floor(Date.now() / 1000);
 
 let origin, gateway, jwks, stalling, state, document;
@@ -23,7 +23,7 @@ const inline = {}; // alg -> { sign key, kid }
 let idpKeys = {}; // kid -> { privateKey, jwk }
 let served = []; // JWKs currently published
 let jwksHits = 0;
-let pemKey;
+let pemKey, pemP384;
 
 async function keyFor(alg) {
   if (alg.startsWith("HS")) {
@@ -67,6 +67,8 @@ before(async () => {
   await rotateTo(["idp-1", "idp-2"]);
   const { privateKey, publicKey } = await jose.generateKeyPair("RS256");
   pemKey = { privateKey, pem: await jose.exportSPKI(publicKey) };
+  const p384 = await jose.generateKeyPair("ES384");
+  pemP384 = { privateKey: p384.privateKey, pem: await jose.exportSPKI(p384.publicKey) };
 
   jwks = http.createServer((req, res) => {
     jwksHits++;
@@ -104,7 +106,8 @@ before(async () => {
             issuer: "https://idp.test/", audiences: ["api", "other"], algorithms: ["RS256", "ES256"],
             jwks_url: jwksUrl, jwks_refetch_seconds: 2,
           },
-          pem: { issuer: "https://pem.test/", audiences: ["api"], algorithms: ["RS256"], keys: [{ pem: pemKey.pem, kid: "pem-1" }] },
+          pem: { issuer: "https://pem.test/", audiences: ["api"], algorithms: ["RS256", "ES384"],
+            keys: [{ pem: pemKey.pem, kid: "pem-1" }, { pem: pemP384.pem, kid: "pem-2" }] },
           down: { issuer: "https://down.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `http://127.0.0.1:${down}/jwks` },
           silent: { issuer: "https://silent.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `${stallingUrl}/silent` },
           halfway: { issuer: "https://halfway.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: `${stallingUrl}/halfway` },
@@ -154,9 +157,13 @@ test("tokens signed with every supported algorithm are accepted (keys inline as 
   }
 });
 
-test("a PEM key verifies its tokens", async () => {
+test("PEM keys verify their tokens (RSA and P-384)", async () => {
   const token = await mint({ alg: "RS256", key: pemKey.privateKey, kid: "pem-1", iss: "https://pem.test/" });
   assert.equal((await gateway.fetch("/secure", { headers: bearer(token) })).status, 200);
+  const p384 = await mint({ alg: "ES384", key: pemP384.privateKey, kid: "pem-2", iss: "https://pem.test/" });
+  assert.equal((await gateway.fetch("/secure", { headers: bearer(p384) })).status, 200);
+  const foreign = await mint({ alg: "ES384", key: inline.ES384.privateKey, kid: "pem-2", iss: "https://pem.test/" });
+  assertInvalid(await gateway.fetch("/secure", { headers: bearer(foreign) }), "ES384 by a key other than the PEM's");
 });
 
 test("JWKS: concurrent first requests share one fetch, then keys come from cache", async () => {
