@@ -20,7 +20,7 @@ import { jsonOut, seconds } from "./options.mjs";
 import { startOrigin, startGateway, ROOT, eventually } from "../tests/e2e/harness.mjs";
 
 const CONCURRENCY = 16;
-const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
+const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 // Tokens per algorithm for the cold series (each used once, so each is verified).
 const TOKENS_PER_ALG = Math.max(10, Math.min(150, seconds * 15));
 

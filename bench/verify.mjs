@@ -19,7 +19,7 @@ import { mint, signersFor } from "./tokens.mjs";
 import { jsonOut, option, seconds } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
 
-const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "EdDSA"];
+const ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 const compare = option("--compare");
 const rounds = Number(option("--rounds", compare ? 3 : 1));
 // Time per algorithm and round, in ms.
