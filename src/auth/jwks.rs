@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use serde_json::Value;
-use worker::{Cache, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Cache, Headers, Response};
 
 use super::keys::{self, VerifyKey};
 use super::JwksSettings;
@@ -156,26 +156,16 @@ async fn fetch_once(settings: &JwksSettings, now_ms: f64) -> Result<Rc<Vec<Verif
 }
 
 async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get);
-    let request = Request::new_with_init(&settings.url, &init).map_err(|e| e.to_string())?;
-    let started = platform::now_ms();
-    let late = || format!("no answer within {FETCH_TIMEOUT_MS} ms");
-    let response = platform::with_deadline(Fetch::Request(request).send(), FETCH_TIMEOUT_MS)
+    // The deadline covers the body too: an IdP that sends its headers and then stalls must not
+    // hold the fetch (and every request waiting on it) open.
+    let answer = platform::get_text_within(&settings.url, FETCH_TIMEOUT_MS)
         .await
-        .ok_or_else(late)?
-        .map_err(|e| e.to_string())?;
-    if response.status_code() != 200 {
-        return Err(format!("the key set answered {}", response.status_code()));
+        .ok_or_else(|| format!("no answer within {FETCH_TIMEOUT_MS} ms"))??;
+    if answer.status != 200 {
+        return Err(format!("the key set answered {}", answer.status));
     }
-    let max_age = response_max_age(&response);
-    // The body shares the deadline: an IdP that sends its headers and then stalls must not hold
-    // the fetch (and every request waiting on it) open.
-    let left = FETCH_TIMEOUT_MS.saturating_sub((platform::now_ms() - started).max(0.0) as u64);
-    let body = platform::read_within(&response, left.max(1))
-        .await
-        .ok_or_else(late)??;
-    let text = String::from_utf8(body).map_err(|_| "the key set is not UTF-8".to_string())?;
+    let max_age = max_age(&answer.cache_control).unwrap_or(0);
+    let text = answer.text;
     let keys = parse_set(&text)?;
     let ttl = max_age.clamp(settings.min_ttl_s, settings.max_ttl_s);
     to_edge_cache(&settings.url, &text, ttl).await;
