@@ -84,45 +84,6 @@ pub fn log_error(line: &str) {
     eprintln!("{line}");
 }
 
-/// What a GET answered, read whole: status, `Cache-Control` (empty when absent) and body.
-#[derive(Debug)]
-pub struct TextAnswer {
-    pub status: u16,
-    pub cache_control: String,
-    pub text: String,
-}
-
-/// GETs `url` (following redirects) and reads its whole body within `ms`; `None` when the
-/// deadline passes first, headers or body, and the request is aborted then rather than left
-/// open until the client's request ends. One call into JavaScript.
-pub async fn get_text_within(url: &str, ms: u64) -> Option<Result<TextAnswer, String>> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        use worker::wasm_bindgen::JsCast;
-        // Deadlines are whole milliseconds well below the timer's 2^31 limit.
-        let answer = match worker::wasm_bindgen_futures::JsFuture::from(js::get_text(
-            url, ms as f64,
-        ))
-        .await
-        {
-            Ok(answer) if answer.is_null() => return None,
-            Ok(answer) => answer.unchecked_into::<js_sys::Array>(),
-            Err(error) => return Some(Err(worker::Error::from(error).to_string())),
-        };
-        let text = |i: u32| answer.get(i).as_string().unwrap_or_default();
-        Some(Ok(TextAnswer {
-            status: answer.get(0).as_f64().unwrap_or_default() as u16,
-            cache_control: text(1),
-            text: text(2),
-        }))
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let _ = (url, ms);
-        Some(Err("fetch exists only in the Worker".into()))
-    }
-}
-
 /// Calls the object named `name` in the Durable Object namespace `binding`: `method` to
 /// `https://{binding}{path}` (lower case, `-` for `_`) with an optional body, for at most
 /// `timeout_ms` if given; the text of a 2xx answer. A deadline that passes abandons the call
@@ -213,8 +174,7 @@ mod js {
 
     // `within` resolves to what `promise` resolves to, or to `null` once `ms` have passed.
     // `object_call` resolves to the answer's text and rejects with "answered STATUS" for an
-    // answer outside 2xx, or with the runtime's error. `get_text` resolves to
-    // `[status, cache-control, text]`, or to `null` once `ms` have passed (and aborts).
+    // answer outside 2xx, or with the runtime's error.
     #[wasm_bindgen(inline_js = r#"
 function within(promise, ms) {
   let timer;
@@ -223,15 +183,6 @@ function within(promise, ms) {
 }
 export function body_within(body, ms) {
   return within(new Response(body).arrayBuffer().then((buffer) => new Uint8Array(buffer)), ms);
-}
-export function get_text(url, ms) {
-  const controller = new AbortController();
-  let late = false;
-  const timer = setTimeout(() => { late = true; controller.abort(); }, ms);
-  return fetch(url, { signal: controller.signal })
-    .then(async (response) => [response.status, response.headers.get("cache-control") ?? "", await response.text()])
-    .then((answer) => answer, (error) => { if (late) return null; throw error; })
-    .finally(() => clearTimeout(timer));
 }
 export function object_call(env, binding, name, method, url, body, ms) {
   const namespace = env[binding];
@@ -257,7 +208,6 @@ export function object_call(env, binding, name, method, url, body, ms) {
             ms: Option<f64>,
         ) -> Result<js_sys::Promise, worker::wasm_bindgen::JsValue>;
         pub fn body_within(body: &worker::web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
-        pub fn get_text(url: &str, ms: f64) -> js_sys::Promise;
     }
 }
 

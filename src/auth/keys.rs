@@ -120,9 +120,6 @@ impl Material {
     /// The public key as a JWK (`kty`, `crv` and coordinates only), the form WebCrypto imports;
     /// `None` for an HMAC secret, which never leaves Wasm.
     pub fn public_jwk(&self) -> Option<String> {
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        use base64::Engine;
-        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let jwk = match self {
             Material::Hmac(_) => return None,
             Material::Rsa(key) => {
@@ -159,18 +156,21 @@ impl Material {
     }
 }
 
-/// The JWK of an uncompressed SEC1 point (`04 || x || y`, each coordinate `size` bytes).
-fn ec_jwk(curve: &str, sec1: &[u8], size: usize) -> Option<Value> {
+/// `bytes` in base64url without padding, as JWK members are written.
+fn b64(bytes: &[u8]) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The JWK of an uncompressed SEC1 point (`04 || x || y`, each coordinate `size` bytes).
+fn ec_jwk(curve: &str, sec1: &[u8], size: usize) -> Option<Value> {
     let coordinates = sec1.strip_prefix(&[4])?;
     if coordinates.len() != 2 * size {
         return None;
     }
     let (x, y) = coordinates.split_at(size);
-    Some(serde_json::json!({
-        "kty": "EC", "crv": curve, "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
-    }))
+    Some(serde_json::json!({ "kty": "EC", "crv": curve, "x": b64(x), "y": b64(y) }))
 }
 
 /// A verification key with its identity and the algorithm it is bound to, if any.
@@ -551,10 +551,7 @@ mod tests {
 
         let (head, signature) = token.rsplit_once('.').expect("three parts");
         let (header, _) = head.split_once('.').expect("three parts");
-        let forged_payload = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            br#"{"sub":"admin"}"#,
-        );
+        let forged_payload = b64(br#"{"sub":"admin"}"#);
         let tampered = format!("{header}.{forged_payload}.{signature}");
         let tampered = UntrustedToken::new(&tampered).expect("well formed");
         assert!(verify(&tampered, Alg::Es384, &key).is_err());

@@ -108,17 +108,26 @@ pub fn respond(
 // here the response resolves the promise, a passed deadline resolves it to `null` (the
 // subrequest aborted, not merely abandoned, so the origin connection is released), and any
 // other failure rejects it. The timer is cleared once the response headers are in, so the
-// body streams on without a deadline.
+// body streams on without a deadline. `get_text` shares the deadline but keeps it over the
+// whole body, which it reads.
 #[wasm_bindgen(inline_js = r#"
-export function fetch_within(url, method, packed, body, ms) {
-  const request = new Request(url, { method, headers: unpack_headers(packed), body, redirect: "manual" });
+function fetch_until(request, ms, read) {
   const controller = new AbortController();
   let late = false;
   const timer = setTimeout(() => { late = true; controller.abort(); }, ms);
-  return fetch(request, { signal: controller.signal }).then(
+  const answer = fetch(request, { signal: controller.signal });
+  return (read === undefined ? answer : answer.then(read)).then(
     (response) => { clearTimeout(timer); return response; },
     (error) => { clearTimeout(timer); if (late) return null; throw error; },
   );
+}
+export function fetch_within(url, method, packed, body, ms) {
+  const request = new Request(url, { method, headers: unpack_headers(packed), body, redirect: "manual" });
+  return fetch_until(request, ms);
+}
+export function get_text(url, ms) {
+  return fetch_until(url, ms, async (response) =>
+    [response.status, response.headers.get("cache-control") ?? "", await response.text()]);
 }
 export function pack_headers(headers) {
   let packed = "";
@@ -141,9 +150,36 @@ extern "C" {
         body: &JsValue,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
+    fn get_text(url: &str, ms: f64) -> js_sys::Promise;
     fn pack_headers(headers: &web_sys::Headers) -> String;
     #[wasm_bindgen(catch)]
     fn unpack_headers(packed: &str) -> Result<web_sys::Headers, JsValue>;
+}
+
+/// What a GET answered, read whole: status, `Cache-Control` (empty when absent) and body.
+#[derive(Debug)]
+pub struct TextAnswer {
+    pub status: u16,
+    pub cache_control: String,
+    pub text: String,
+}
+
+/// GETs `url` (following redirects) and reads its whole body within `ms`; `None` when the
+/// deadline passes first, headers or body, and the request is aborted then rather than left
+/// open until the client's request ends. One call into JavaScript.
+pub async fn get_text_within(url: &str, ms: u64) -> Option<Result<TextAnswer, String>> {
+    // Deadlines are whole milliseconds well below the timer's 2^31 limit.
+    let answer = match JsFuture::from(get_text(url, ms as f64)).await {
+        Ok(answer) if answer.is_null() => return None,
+        Ok(answer) => answer.unchecked_into::<js_sys::Array>(),
+        Err(error) => return Some(Err(worker::Error::from(error).to_string())),
+    };
+    let text = |i: u32| answer.get(i).as_string().unwrap_or_default();
+    Some(Ok(TextAnswer {
+        status: answer.get(0).as_f64().unwrap_or_default() as u16,
+        cache_control: text(1),
+        text: text(2),
+    }))
 }
 
 /// Name/value pairs (lower-case names) of a platform header map.
