@@ -12,12 +12,13 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use edge_gateway::cache::entry::Entry;
-use edge_gateway::cache::{freshness, Plan};
-use edge_gateway::config::{self, model::HeaderRules};
+use edge_gateway::cache::freshness;
+use edge_gateway::cache::plan::{Plan, Request};
+use edge_gateway::config;
 use edge_gateway::context::RequestContext;
 use edge_gateway::metrics;
 use edge_gateway::observe::{access_log, request_id, trace::TraceContext};
-use edge_gateway::upstream::headers;
+use edge_gateway::upstream::headers::{self, HeaderRules};
 
 fn measure(name: &str, iterations: u32, mut f: impl FnMut()) -> f64 {
     for _ in 0..iterations / 10 {
@@ -131,14 +132,14 @@ fn main() {
     ctx.route = Some("get-user".into());
     ctx.status = 200;
     total += measure("access log line", iterations, || {
-        black_box(access_log::line(black_box(&ctx), 12.0));
+        black_box(access_log::line(&black_box(&ctx).access_log(12.0)));
     });
     let mut batch = metrics::Batch::new();
     total += measure(
         "metrics: sample into the isolate's batch",
         iterations,
         || {
-            let sample = metrics::Sample::from_context(black_box(&ctx), 12.0);
+            let sample = black_box(&ctx).sample(12.0);
             metrics::add(&mut batch, black_box(&sample));
         },
     );
@@ -153,26 +154,24 @@ fn main() {
         .iter()
         .find_map(|r| r.cache.clone())
         .expect("a cached route in routes/gateway.json");
+    let product = Request {
+        route: "product",
+        method: "GET",
+        host: "api.example.com",
+        path: "/api/products/kb-01",
+        query: Some("utm_source=x&a=1"),
+        headers: &request,
+    };
     measure("cache: plan and key", iterations, || {
-        black_box(Plan::new(
-            &policy,
-            "product",
-            "GET",
-            "api.example.com",
-            "/api/products/kb-01",
-            Some("utm_source=x&a=1"),
-            &request,
-            None,
-        ));
+        black_box(Plan::new(&policy, black_box(&product), None));
     });
     let plan = Plan::new(
         &policy,
-        "product",
-        "GET",
-        "api.example.com",
-        "/p",
-        None,
-        &request,
+        &Request {
+            path: "/p",
+            query: None,
+            ..product
+        },
         None,
     )
     .expect("cacheable");

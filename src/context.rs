@@ -1,6 +1,9 @@
-//! Per-request state that crosses stages. The access log is written from it alone.
+//! Per-request state that crosses stages. The access log and the metrics sample are written
+//! from it alone.
 
 use crate::error::GatewayError;
+use crate::metrics::{Sample, UNROUTED};
+use crate::observe::access_log::{whole_ms, AccessLog};
 use crate::observe::trace::TraceContext;
 
 /// What every stage may read and record about the request being served.
@@ -73,5 +76,87 @@ impl RequestContext {
             self.rate_limit_calls = *calls;
         }
         self.error = Some((error.code(), error.to_string()));
+    }
+
+    /// The access log record of the finished request; `now_ms` is when its response was ready.
+    pub fn access_log(&self, now_ms: f64) -> AccessLog<'_> {
+        AccessLog {
+            kind: "access",
+            request_id: &self.request_id,
+            trace_id: &self.trace.trace_id,
+            span_id: &self.trace.span_id,
+            method: &self.method,
+            host: &self.host,
+            path: &self.path,
+            route: self.route.as_deref(),
+            service: self.service.as_deref(),
+            auth: self.auth_scheme,
+            principal: self.principal.as_deref(),
+            status: self.status,
+            upstream_status: self.upstream_status,
+            duration_ms: whole_ms(now_ms - self.started_ms),
+            upstream_ms: self.upstream_ms.map(whole_ms),
+            config_version: self.config_version.as_deref(),
+            rate_limit_calls: self.rate_limit_calls,
+            cache: self.cache,
+            error_code: self.error.as_ref().map(|(code, _)| *code),
+            error_cause: self.error.as_ref().map(|(_, cause)| cause.as_str()),
+        }
+    }
+
+    /// The metrics sample of the finished request.
+    pub fn sample(&self, now_ms: f64) -> Sample {
+        Sample {
+            route: self.route.clone().unwrap_or_else(|| UNROUTED.to_string()),
+            status: self.status,
+            latency_ms: (now_ms - self.started_ms).max(0.0),
+            upstream_ms: self.upstream_ms,
+            cache: self.cache,
+            error_code: self.error.as_ref().map(|(code, _)| *code),
+            at_ms: now_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::access_log::line;
+
+    #[test]
+    fn a_failed_request_logs_its_cause() {
+        let trace = TraceContext::continue_or_start(None, None, [3; 24]);
+        let mut ctx = RequestContext::new("rid".into(), trace, 1_000.0);
+        ctx.method = "GET".into();
+        ctx.path = "/users/1".into();
+        ctx.route = Some("user".into());
+        ctx.status = 502;
+        ctx.record_error(&GatewayError::UpstreamUnreachable {
+            service: "users".into(),
+            cause: "connection refused".into(),
+        });
+        let value: serde_json::Value =
+            serde_json::from_str(&line(&ctx.access_log(1_012.4))).expect("json");
+        assert_eq!(value["type"], "access");
+        assert_eq!(value["request_id"], "rid");
+        assert_eq!(value["route"], "user");
+        assert_eq!(value["status"], 502);
+        assert_eq!(value["duration_ms"], 12);
+        assert_eq!(value["error_code"], "upstream-unreachable");
+        assert!(value["error_cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("connection refused")));
+        assert_eq!(value["upstream_status"], serde_json::Value::Null);
+        let sample = ctx.sample(1_012.4);
+        assert_eq!((sample.route.as_str(), sample.status), ("user", 502));
+        assert_eq!(sample.error_code, Some("upstream-unreachable"));
+    }
+
+    #[test]
+    fn unrouted_requests_are_counted_apart() {
+        let trace = TraceContext::continue_or_start(None, None, [3; 24]);
+        let ctx = RequestContext::new("rid".into(), trace, 0.0);
+        assert_eq!(ctx.sample(5.0).route, UNROUTED);
+        assert_eq!(ctx.sample(5.0).latency_ms, 5.0);
     }
 }

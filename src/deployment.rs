@@ -1,29 +1,75 @@
 //! What the deployment fixes for an isolate's whole life: its variables and which optional
 //! bindings exist. Read from the environment on the first request and kept, since a changed
 //! `wrangler.toml` or secret is a new deployment with new isolates; each lookup is a call into
-//! the runtime otherwise.
+//! the runtime otherwise. The values are parsed by plain functions, so their defaults and
+//! bounds are tested on the host.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
 use worker::Env;
 
-use crate::admin;
-use crate::config::loader;
-use crate::metrics::recorder;
-use crate::observe::access_log;
+use crate::{bindings, platform};
+
+/// KV key of the document, unless `CONFIG_KEY` names another.
+pub const DEFAULT_CONFIG_KEY: &str = "routes";
+/// Seconds between KV checks, unless `CONFIG_REFRESH_SECONDS` says otherwise.
+pub const DEFAULT_REFRESH_SECONDS: u64 = 10;
+const REFRESH_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
+/// Where admin endpoints live unless `ADMIN_PREFIX` says otherwise.
+pub const DEFAULT_ADMIN_PREFIX: &str = "/__gateway";
+
+/// Where the route document lives and how often to look at it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    pub key: String,
+    pub refresh_ms: u64,
+}
+
+impl ConfigSource {
+    /// From `CONFIG_KEY` and `CONFIG_REFRESH_SECONDS`; absent or invalid values give the defaults.
+    pub fn from_values(key: Option<&str>, refresh_seconds: Option<&str>) -> Self {
+        let refresh = refresh_seconds
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|s| REFRESH_RANGE.contains(s))
+            .unwrap_or(DEFAULT_REFRESH_SECONDS);
+        Self {
+            key: key
+                .filter(|k| !k.is_empty())
+                .unwrap_or(DEFAULT_CONFIG_KEY)
+                .to_string(),
+            refresh_ms: refresh * 1000,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Deployment {
-    pub config: loader::Settings,
+    pub config: ConfigSource,
     /// `ADMIN_PREFIX`, without a trailing slash.
     pub admin_prefix: String,
     /// `ACCESS_LOG` is not `off`.
     pub access_log: bool,
     /// The `MetricsStore` namespace is bound.
     pub metrics_store: bool,
-    /// An Analytics Engine dataset is bound as `METRICS`.
+    /// An Analytics Engine dataset (or a stand-in with its `writeDataPoint`) is bound.
     pub analytics: bool,
+}
+
+/// `ADMIN_PREFIX` without a trailing slash; the default when absent or not an absolute path.
+pub fn admin_prefix(value: Option<&str>) -> String {
+    value
+        .filter(|p| p.starts_with('/') && p.len() > 1)
+        .map(|p| p.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_ADMIN_PREFIX.to_string())
+}
+
+/// Whether to write access logs, from the `ACCESS_LOG` variable: on unless it says `off`.
+pub fn access_log_enabled(setting: Option<&str>) -> bool {
+    !matches!(
+        setting.map(str::trim),
+        Some("off") | Some("false") | Some("0")
+    )
 }
 
 thread_local! {
@@ -34,16 +80,67 @@ thread_local! {
 pub fn get(env: &Env) -> Rc<Deployment> {
     DEPLOYMENT.with(|cell| {
         cell.get_or_init(|| {
+            let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
             Rc::new(Deployment {
-                config: loader::Settings::from_env(env),
-                admin_prefix: admin::prefix(env),
-                access_log: access_log::enabled(
-                    env.var("ACCESS_LOG").ok().map(|v| v.to_string()).as_deref(),
+                config: ConfigSource::from_values(
+                    var("CONFIG_KEY").as_deref(),
+                    var("CONFIG_REFRESH_SECONDS").as_deref(),
                 ),
-                metrics_store: env.durable_object(recorder::STORE_BINDING).is_ok(),
-                analytics: recorder::has_dataset(env),
+                admin_prefix: admin_prefix(var("ADMIN_PREFIX").as_deref()),
+                access_log: access_log_enabled(var("ACCESS_LOG").as_deref()),
+                metrics_store: env.durable_object(bindings::METRICS_STORE).is_ok(),
+                analytics: platform::binding_method(env, bindings::METRICS, "writeDataPoint")
+                    .is_some(),
             })
         })
         .clone()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_source_is_bounded() {
+        assert_eq!(
+            ConfigSource::from_values(None, None),
+            ConfigSource {
+                key: "routes".into(),
+                refresh_ms: 10_000
+            }
+        );
+        assert_eq!(
+            ConfigSource::from_values(Some("k"), Some("2")).refresh_ms,
+            2_000
+        );
+        assert_eq!(
+            ConfigSource::from_values(None, Some("0")).refresh_ms,
+            10_000
+        );
+        assert_eq!(
+            ConfigSource::from_values(None, Some("9999")).refresh_ms,
+            10_000
+        );
+        assert_eq!(
+            ConfigSource::from_values(None, Some("x")).refresh_ms,
+            10_000
+        );
+    }
+
+    #[test]
+    fn logging_is_on_unless_switched_off() {
+        assert!(access_log_enabled(None));
+        assert!(access_log_enabled(Some("on")));
+        assert!(!access_log_enabled(Some("off")));
+        assert!(!access_log_enabled(Some(" false ")));
+    }
+
+    #[test]
+    fn the_admin_prefix_is_an_absolute_path_without_a_trailing_slash() {
+        assert_eq!(admin_prefix(None), "/__gateway");
+        assert_eq!(admin_prefix(Some("/ops/")), "/ops");
+        assert_eq!(admin_prefix(Some("ops")), "/__gateway");
+        assert_eq!(admin_prefix(Some("/")), "/__gateway");
+    }
 }

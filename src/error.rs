@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::config::ConfigError;
+use crate::reader::ConfigError;
 
 /// Whose fault an error is, which decides the status class and how loudly it is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -2,16 +2,26 @@
 //!
 //! The entry point reads the request once, runs the [`pipeline`], renders any error as
 //! problem+json, and writes the access log. See `pipeline.rs` for the order of stages.
+//!
+//! The modules form layers, and imports only point down them (a host test, `tests/layers.rs`,
+//! keeps it so): leaves (`platform`, `http`, `digest`, `reader`, `bindings`, `deployment`,
+//! `memo`) → `error` → `observe` → `metrics` → the domains (`routing`, `upstream`,
+//! `resilience`, `security`, `auth`, `cache`, `rate_limit`, `aggregate`), each owning its
+//! part of the route document → `config`, which composes them → the per-request `context`
+//! and `exchange` → `openapi`, `admin` → `stages` → `pipeline` → this entry point.
 
 pub mod admin;
 pub mod aggregate;
 pub mod auth;
+pub mod bindings;
 pub mod cache;
 pub mod config;
 pub mod context;
 pub mod deployment;
+pub mod digest;
 pub mod error;
-pub mod intake;
+pub mod exchange;
+pub mod http;
 pub mod memo;
 pub mod metrics;
 pub mod observe;
@@ -19,23 +29,25 @@ pub mod openapi;
 pub mod pipeline;
 pub mod platform;
 pub mod rate_limit;
+pub mod reader;
 pub mod resilience;
 pub mod routing;
 pub mod security;
+pub mod stages;
 pub mod upstream;
 
 use worker::{event, Context, Env, Request, Response};
 
 use context::RequestContext;
 use error::GatewayError;
+use exchange::Exchange;
+use http::header;
 use observe::{access_log, request_id, trace::TraceContext};
-use pipeline::Incoming;
-use upstream::headers::header;
 
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
     let started_ms = platform::now_ms();
-    let headers = upstream::entries(req.headers());
+    let headers = platform::fetch::entries(req.headers());
     let request_id =
         request_id::accept_or_generate(header(&headers, "x-request-id"), platform::random_bytes());
     let trace = TraceContext::continue_or_start(
@@ -46,15 +58,20 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     let mut ctx = RequestContext::new(request_id, trace, started_ms);
     ctx.method = req.method().to_string();
 
-    let outcome = match req.url() {
+    let (outcome, mut ctx) = match req.url() {
         Ok(url) => {
             ctx.host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             ctx.path = url.path().to_string();
-            pipeline::run(req, Incoming { url, headers }, &env, &worker_ctx, &mut ctx).await
+            let mut exchange = Exchange::new(&env, &worker_ctx, req, url, headers, ctx);
+            let outcome = pipeline::run(&mut exchange).await;
+            (outcome, exchange.ctx)
         }
-        Err(e) => Err(GatewayError::Internal {
-            cause: format!("request URL unreadable: {e}"),
-        }),
+        Err(e) => {
+            let error = GatewayError::Internal {
+                cause: format!("request URL unreadable: {e}"),
+            };
+            (Err(error), ctx)
+        }
     };
     let response = match outcome {
         Ok(response) => response,
@@ -71,15 +88,10 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     let finished_ms = platform::now_ms();
     let deployment = deployment::get(&env);
     if deployment.access_log {
-        platform::log(&access_log::line(&ctx, finished_ms));
+        platform::log(&access_log::line(&ctx.access_log(finished_ms)));
     }
     if !ctx.internal {
-        metrics::recorder::record(
-            &deployment,
-            &env,
-            &worker_ctx,
-            metrics::Sample::from_context(&ctx, finished_ms),
-        );
+        metrics::recorder::record(&deployment, &env, &worker_ctx, ctx.sample(finished_ms));
     }
     Ok(response)
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::auth::{Mode, RouteAuth};
-use crate::config::model::{Destination, Route};
+use crate::config::route::{Destination, Route};
 use crate::config::Gateway;
 use crate::routing::pattern::{self, Part};
 
@@ -165,8 +165,12 @@ fn operation(
 
     let mut success_headers =
         json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}});
-    let limited = !gateway.policies_for(route, None).is_empty() || route.auth.is_some();
-    if limited && !gateway.rate_limits.is_empty() {
+    let limited = !gateway
+        .rate_limits
+        .for_request(&route.rate_limits, None)
+        .is_empty()
+        || route.auth.is_some();
+    if limited && !gateway.rate_limits.policies.is_empty() {
         success_headers["RateLimit"] = json!({"$ref": "#/components/headers/RateLimit"});
         success_headers["RateLimit-Policy"] =
             json!({"$ref": "#/components/headers/RateLimit-Policy"});
@@ -274,7 +278,7 @@ fn error_statuses(gateway: &Gateway, route: &Route) -> Vec<(u16, &'static str)> 
         ));
         out.push((413, "The body exceeds the route's limit."));
     }
-    if !gateway.rate_limits.is_empty() {
+    if !gateway.rate_limits.policies.is_empty() {
         out.push((429, "A rate limit is exhausted; see Retry-After."));
     }
     out.push((431, "The header fields are too large or too many."));

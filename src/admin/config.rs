@@ -33,7 +33,7 @@ fn internal(cause: impl std::fmt::Display) -> GatewayError {
 pub async fn handle(
     env: &Env,
     serving: &Result<Rc<Gateway>, GatewayError>,
-    mut req: Request,
+    req: &mut Request,
     method: &str,
     segments: &[&str],
     url: &Url,

@@ -27,27 +27,14 @@ use std::rc::Rc;
 use serde_json::json;
 use worker::{Env, Request, Response, Url};
 
+use crate::bindings;
 use crate::cache::purge;
 use crate::config::Gateway;
 use crate::error::GatewayError;
+use crate::http::header;
 use crate::metrics::{recorder, RETAIN_MINUTES};
 use crate::platform;
 use crate::rate_limit::client;
-use crate::upstream::headers::header;
-
-/// Where admin endpoints live unless `ADMIN_PREFIX` says otherwise.
-pub const DEFAULT_PREFIX: &str = "/__gateway";
-const TOKEN_SECRET: &str = "ADMIN_TOKEN";
-
-/// The configured prefix, without a trailing slash.
-pub fn prefix(env: &Env) -> String {
-    env.var("ADMIN_PREFIX")
-        .map(|v| v.to_string())
-        .ok()
-        .filter(|p| p.starts_with('/') && p.len() > 1)
-        .map(|p| p.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| DEFAULT_PREFIX.to_string())
-}
 
 /// The part of `path` below `prefix`, if `path` is an admin path.
 pub fn below<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
@@ -90,7 +77,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The admin token, when the admin API is enabled.
 fn admin_token(env: &Env) -> Option<String> {
-    env.secret(TOKEN_SECRET)
+    env.secret(bindings::ADMIN_TOKEN)
         .ok()
         .map(|s| s.to_string())
         .filter(|t| !t.is_empty())
@@ -114,7 +101,7 @@ fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError
 pub async fn handle(
     env: &Env,
     gateway: Result<Rc<Gateway>, GatewayError>,
-    mut req: Request,
+    req: &mut Request,
     method: &str,
     rest: &str,
     url: &Url,
@@ -162,13 +149,11 @@ pub async fn handle(
         }
         (method, ["rate-limits", policy]) => {
             let gateway = gateway?;
-            let policy =
-                gateway
-                    .rate_limits
-                    .get(*policy)
-                    .ok_or_else(|| GatewayError::AdminInvalid {
-                        reason: format!("No rate-limit policy named '{policy}'."),
-                    })?;
+            let policy = gateway.rate_limits.policies.get(*policy).ok_or_else(|| {
+                GatewayError::AdminInvalid {
+                    reason: format!("No rate-limit policy named '{policy}'."),
+                }
+            })?;
             let key = url
                 .query_pairs()
                 .find(|(name, _)| name == "key")

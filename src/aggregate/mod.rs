@@ -9,6 +9,7 @@
 //! request with 502 `backend-failed` or 504 `backend-timeout` naming it.
 
 pub mod compose;
+pub mod config;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -16,9 +17,10 @@ use std::collections::BTreeMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::platform;
+use crate::resilience::fallback::FALLBACK_HEADER;
+use crate::resilience::service::Service;
 use crate::resilience::{self, ServiceRequest};
 use compose::{Compose, FieldRules};
 use template::PathTemplate;
@@ -31,8 +33,6 @@ pub const SUBREQUEST_BUDGET: usize = 50;
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Response header naming the optional backends whose part is missing.
 pub const INCOMPLETE_HEADER: &str = "x-gateway-incomplete";
-/// Response header naming what was answered from a configured fallback.
-pub const FALLBACK_HEADER: &str = "x-gateway-fallback";
 
 /// A route's `aggregate` section.
 #[derive(Debug, Clone)]
@@ -111,6 +111,22 @@ pub struct Composed {
     pub incomplete: Vec<String>,
     /// Backends whose part is their fallback.
     pub fallbacks: Vec<String>,
+}
+
+impl Composed {
+    /// The answer's headers: JSON, and which backends are missing or answered by a fallback.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        for (name, backends) in [
+            (INCOMPLETE_HEADER, &self.incomplete),
+            (FALLBACK_HEADER, &self.fallbacks),
+        ] {
+            if !backends.is_empty() {
+                headers.push((name.to_string(), backends.join(", ")));
+            }
+        }
+        headers
+    }
 }
 
 /// What a fan-out needs from the request.
@@ -287,7 +303,7 @@ async fn call(
         Ok(response) => {
             let status = response.status_code();
             let left = (deadline - platform::now_ms()).max(0.0) as u64;
-            match platform::read_within(&response, left).await {
+            match platform::fetch::read_within(&response, left).await {
                 None => failed(
                     Some(status),
                     "the body did not arrive in time".into(),
@@ -466,6 +482,13 @@ mod tests {
             .expect("composed");
         assert_eq!(out.status, 200);
         assert_eq!(out.incomplete, vec!["b"]);
+        assert_eq!(
+            out.headers(),
+            [
+                ("content-type".to_string(), "application/json".to_string()),
+                ("x-gateway-incomplete".to_string(), "b".to_string())
+            ]
+        );
         let body: Value = serde_json::from_slice(&out.body).expect("json");
         assert_eq!(body["a"], json!({"x": 1}));
         assert_eq!(body["_backends"]["b"]["ok"], json!(false));

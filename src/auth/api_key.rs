@@ -3,10 +3,10 @@
 use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use worker::Env;
 
-use crate::config::loader::BINDING;
+use crate::bindings;
+use crate::digest::sha256_hex;
 use crate::memo::Expiring;
 
 /// KV key prefix of consumer records: `consumer:<sha256 hex of the API key>`.
@@ -34,11 +34,6 @@ thread_local! {
     static LOOKUPS: RefCell<Expiring<Option<Consumer>>> = RefCell::new(Expiring::new(CACHE_CAPACITY));
 }
 
-/// Lower-case hex SHA-256 of `text`.
-pub fn sha256_hex(text: &str) -> String {
-    crate::observe::trace::hex(&Sha256::digest(text.as_bytes()))
-}
-
 /// The consumer owning `key`, if any.
 pub async fn lookup(env: &Env, key: &str, now_ms: f64) -> Result<Option<Consumer>, String> {
     let hash = sha256_hex(key);
@@ -46,7 +41,7 @@ pub async fn lookup(env: &Env, key: &str, now_ms: f64) -> Result<Option<Consumer
     if let Some(consumer) = cached {
         return Ok(consumer);
     }
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     let consumer: Option<Consumer> = kv
         .get(&format!("{KV_PREFIX}{hash}"))
         .json()
@@ -58,17 +53,4 @@ pub async fn lookup(env: &Env, key: &str, now_ms: f64) -> Result<Option<Consumer
             .insert(hash, now_ms + CACHE_MS, consumer.clone(), now_ms)
     });
     Ok(consumer)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_are_sha256_hex() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 }

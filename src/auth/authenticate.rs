@@ -10,9 +10,10 @@ use worker::Env;
 use super::claims;
 use super::keys::{self, Alg, VerifyKey};
 use super::{api_key, jwks, AuthSettings, Issuer, Mode, RouteAuth};
+use crate::digest::sha256_hex;
 use crate::error::GatewayError;
+use crate::http::header;
 use crate::memo::Expiring;
-use crate::upstream::headers::header;
 
 /// Longest token parsed; longer ones are refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -112,7 +113,7 @@ pub fn token_from(headers: &[(String, String)], cookie: Option<&str>) -> Option<
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_string())
     });
-    bearer.or_else(|| crate::upstream::headers::cookie(headers, cookie?))
+    bearer.or_else(|| crate::http::cookie(headers, cookie?))
 }
 
 fn invalid(cause: impl Into<String>) -> GatewayError {
@@ -135,7 +136,7 @@ async fn verify_jwt(
             token.len()
         )));
     }
-    let cache_key = format!("{config_version}:{}", api_key::sha256_hex(token));
+    let cache_key = format!("{config_version}:{}", sha256_hex(token));
     let remembered = VERIFIED.with(|v| v.borrow().get(&cache_key, now_ms).map(|(_, p)| p.clone()));
     if let Some(principal) = remembered {
         if issuer_allowed(policy, principal.issuer.as_deref().unwrap_or_default()) {
@@ -336,7 +337,7 @@ pub fn upstream_headers(
     if let Some(principal) = principal {
         for (claim, header_name) in &policy.forward_claims {
             if let Some(value) = principal.claim_text(claim) {
-                if crate::upstream::headers::is_valid_value(&value) {
+                if crate::http::is_valid_value(&value) {
                     out.push((header_name.clone(), value));
                 }
             }
@@ -349,7 +350,7 @@ pub fn upstream_headers(
 mod tests {
     use super::*;
     use crate::auth::claims::Requirement;
-    use crate::upstream::headers::pairs;
+    use crate::http::pairs;
 
     fn policy() -> RouteAuth {
         RouteAuth {

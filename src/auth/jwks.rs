@@ -15,7 +15,7 @@ use worker::{Cache, Headers, Response};
 
 use super::keys::{self, VerifyKey};
 use super::JwksSettings;
-use crate::{platform, upstream};
+use crate::platform::{self, fetch};
 
 /// Deadline for the IdP's whole answer, headers and body.
 const FETCH_TIMEOUT_MS: u64 = 5_000;
@@ -158,7 +158,7 @@ async fn fetch_once(settings: &JwksSettings, now_ms: f64) -> Result<Rc<Vec<Verif
 async fn fetch(settings: &JwksSettings) -> Result<(Rc<Vec<VerifyKey>>, u64), String> {
     // The deadline covers the body too: an IdP that sends its headers and then stalls must not
     // hold the fetch (and every request waiting on it) open.
-    let answer = upstream::get_text_within(&settings.url, FETCH_TIMEOUT_MS)
+    let answer = fetch::get_text_within(&settings.url, FETCH_TIMEOUT_MS)
         .await
         .ok_or_else(|| format!("no answer within {FETCH_TIMEOUT_MS} ms"))??;
     if answer.status != 200 {

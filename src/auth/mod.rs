@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod authenticate;
 pub mod claims;
+pub mod config;
 pub mod jwks;
 pub mod keys;
 

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         let result = match std::fs::read_to_string(file) {
             Ok(text) => edge_gateway::config::compile(&text)
                 .map(|g| (g.version.clone(), g.routes.routes().len())),
-            Err(e) => Err(vec![edge_gateway::config::ConfigError {
+            Err(e) => Err(vec![edge_gateway::reader::ConfigError {
                 path: "$".into(),
                 message: format!("cannot read {file}: {e}"),
             }]),

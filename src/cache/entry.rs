@@ -4,12 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::MAX_RETENTION_S;
 use super::freshness::Freshness;
-use crate::upstream::headers::{header, is_hop_by_hop};
+use crate::http::{header, is_hop_by_hop};
 
 const MAGIC: &[u8; 4] = b"GWC1";
-/// Entries are kept at most this long, whatever their lifetime; purge markers outlive it.
-pub const MAX_RETENTION_S: u64 = 7 * 86_400;
 /// A response with a validator is worth keeping this long after it went stale: a revalidation
 /// answered with 304 costs the origin far less than a full response.
 const VALIDATOR_KEEP_S: u64 = 86_400;

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{CachePolicy, Lifetime};
 use super::control::{list_members, parse_http_date, Directives};
-use super::{CachePolicy, Lifetime};
-use crate::upstream::headers::header;
+use crate::http::header;
 
 /// Statuses a shared cache may store when the origin states a lifetime (RFC 9110 §15).
 const UNDERSTOOD: [u16; 14] = [

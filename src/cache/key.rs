@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::upstream::headers::header;
+use crate::http::header;
 
 /// Bumped when the stored format changes, so old entries are simply never found.
 const FORMAT: &str = "v1";

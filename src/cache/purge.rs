@@ -13,9 +13,9 @@ use std::rc::Rc;
 use serde::Deserialize;
 use worker::Env;
 
-use super::entry::{Meta, MAX_RETENTION_S};
-use super::BINDING;
-use crate::platform;
+use super::config::MAX_RETENTION_S;
+use super::entry::Meta;
+use crate::{bindings, platform};
 
 const PREFIX: &str = "cache-purge:";
 /// Markers outlive every entry they could hide.
@@ -164,9 +164,9 @@ pub async fn current(env: &Env, now_ms: f64, refresh_ms: u64) -> Rc<Markers> {
 }
 
 async fn read_all(env: &Env) -> Result<Markers, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CACHE).map_err(|e| e.to_string())?;
     let mut markers = Markers::default();
-    let (keys, complete) = platform::kv_keys(&kv, PREFIX, MAX_PAGES).await?;
+    let (keys, complete) = platform::kv::keys(&kv, PREFIX, MAX_PAGES).await?;
     for key in keys {
         let target = Target::from_kv_key(&key.name);
         let at = key
@@ -204,7 +204,7 @@ pub fn record_locally(targets: &[Target], at_ms: f64) {
 /// Writes purge markers to KV so every location applies them, and applies them here.
 pub async fn publish(env: &Env, targets: &[Target], at_ms: f64) -> Result<(), String> {
     record_locally(targets, at_ms);
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CACHE).map_err(|e| e.to_string())?;
     for target in targets {
         kv.put(&target.kv_key(), at_ms.to_string())
             .map_err(|e| e.to_string())?

@@ -11,8 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use worker::{Cache, Env, Response};
 
 use super::entry::Entry;
-use super::BINDING;
-use crate::platform;
+use crate::{bindings, platform};
 
 /// Where an entry was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +143,7 @@ async fn read_edge(host: &str, key: &str) -> worker::Result<Option<Entry>> {
 }
 
 async fn read_global(env: &Env, key: &str) -> Result<Option<Entry>, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CACHE).map_err(|e| e.to_string())?;
     let bytes = kv
         .get(&kv_key(key))
         .bytes()
@@ -171,7 +170,7 @@ pub async fn write_edge(host: &str, key: &str, entry: &Entry) -> Result<(), Stri
 
 /// Stores `entry` in KV for its retention time.
 pub async fn write_global(env: &Env, key: &str, entry: &Entry) -> Result<(), String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CACHE).map_err(|e| e.to_string())?;
     kv.put_bytes(&kv_key(key), &entry.encode())
         .map_err(|e| e.to_string())?
         .expiration_ttl(entry.retention_s().max(60))

@@ -1,7 +1,7 @@
 //! Keeps the compiled configuration of this isolate current.
 //!
 //! The document is read from KV on the first request, then re-read at most once per refresh
-//! interval (`CONFIG_REFRESH_SECONDS`, default 10, 1-300). A document that is unchanged is not
+//! interval (`CONFIG_REFRESH_SECONDS`, default 10, 1-300; see [`crate::deployment`]). A document that is unchanged is not
 //! compiled again; a changed valid one replaces the current configuration in one step; an invalid
 //! or missing one is logged and the last good configuration keeps serving. Only an isolate that
 //! has never loaded a valid document answers 503.
@@ -14,47 +14,7 @@ use worker::Env;
 
 use super::{compile, versions::version_of, Gateway};
 use crate::error::GatewayError;
-use crate::platform;
-
-/// KV binding that holds route documents.
-pub const BINDING: &str = "CONFIG";
-/// KV key of the document, unless `CONFIG_KEY` names another.
-pub const DEFAULT_KEY: &str = "routes";
-/// Seconds between KV checks, unless `CONFIG_REFRESH_SECONDS` says otherwise.
-pub const DEFAULT_REFRESH_SECONDS: u64 = 10;
-const REFRESH_RANGE: std::ops::RangeInclusive<u64> = 1..=300;
-
-/// Where the document lives and how often to look at it again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub key: String,
-    pub refresh_ms: u64,
-}
-
-impl Settings {
-    /// Reads `CONFIG_KEY` and `CONFIG_REFRESH_SECONDS`; absent or invalid values give the defaults.
-    pub fn from_env(env: &Env) -> Self {
-        let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-        Self::from_values(
-            var("CONFIG_KEY").as_deref(),
-            var("CONFIG_REFRESH_SECONDS").as_deref(),
-        )
-    }
-
-    pub fn from_values(key: Option<&str>, refresh_seconds: Option<&str>) -> Self {
-        let refresh = refresh_seconds
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|s| REFRESH_RANGE.contains(s))
-            .unwrap_or(DEFAULT_REFRESH_SECONDS);
-        Self {
-            key: key
-                .filter(|k| !k.is_empty())
-                .unwrap_or(DEFAULT_KEY)
-                .to_string(),
-            refresh_ms: refresh * 1000,
-        }
-    }
-}
+use crate::{bindings, platform};
 
 /// What this isolate knows about the configuration. Plain state, driven by [`Loader::due`] and
 /// [`Loader::accept`], so the swap rules are tested without KV.
@@ -163,25 +123,24 @@ thread_local! {
 /// The configuration for this request, refreshed from KV when the interval has passed.
 pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Gateway>, GatewayError> {
     let deployment = crate::deployment::get(env);
-    let settings = &deployment.config;
+    let source = &deployment.config;
     let due = LOADER.with(|loader| {
         let mut loader = loader.borrow_mut();
-        let due = loader.due(now_ms, settings.refresh_ms);
+        let due = loader.due(now_ms, source.refresh_ms);
         if due {
             loader.begin_check(now_ms);
         }
         due
     });
     if due {
-        let read = match env.kv(BINDING) {
-            Ok(kv) => kv
-                .get(&settings.key)
-                .text()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the KV binding '{BINDING}' is not configured: {e}")),
+        let read = match env.kv(bindings::CONFIG) {
+            Ok(kv) => kv.get(&source.key).text().await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!(
+                "the KV binding '{}' is not configured: {e}",
+                bindings::CONFIG
+            )),
         };
-        let event = LOADER.with(|loader| loader.borrow_mut().accept(read, &settings.key));
+        let event = LOADER.with(|loader| loader.borrow_mut().accept(read, &source.key));
         if let Some(line) = event {
             platform::log(&line);
         }
@@ -248,23 +207,5 @@ mod tests {
         assert!(loader.due(11_000.0, 10_000));
         // An unchanged document is not a change.
         assert!(loader.accept(Ok(Some(GOOD.into())), "routes").is_none());
-    }
-
-    #[test]
-    fn settings_are_bounded() {
-        assert_eq!(
-            Settings::from_values(None, None),
-            Settings {
-                key: "routes".into(),
-                refresh_ms: 10_000
-            }
-        );
-        assert_eq!(
-            Settings::from_values(Some("k"), Some("2")).refresh_ms,
-            2_000
-        );
-        assert_eq!(Settings::from_values(None, Some("0")).refresh_ms, 10_000);
-        assert_eq!(Settings::from_values(None, Some("9999")).refresh_ms, 10_000);
-        assert_eq!(Settings::from_values(None, Some("x")).refresh_ms, 10_000);
     }
 }

@@ -1,66 +1,38 @@
-//! Route configuration: the file format, its validation, and the compiled form requests use.
+//! Route configuration: the document composed from every domain's part, compiled once per
+//! change into the [`Gateway`] that requests read, and kept current from KV.
 //!
-//! A document goes `text → JSON → model (validated) → Gateway (compiled)` once per change; every
-//! request then reads the same [`Gateway`] until a newer document replaces it.
+//! A document goes `text → JSON → Document (validated) → Gateway (compiled)` once per change;
+//! every request then reads the same [`Gateway`] until a newer document replaces it. Each
+//! domain parses its own part (`auth/config.rs`, `cache/config.rs`, …); this module only
+//! composes them: the top level ([`document`]), routes ([`route`]), loading ([`loader`]) and
+//! versions ([`versions`]).
 
-pub mod aggregate;
-pub mod auth;
-pub mod cache;
+pub mod document;
 pub mod loader;
-pub mod model;
 pub mod openapi;
-pub mod parse;
-pub mod rate_limits;
-pub mod reader;
-pub mod resilience;
-pub mod security;
+pub mod route;
 pub mod versions;
 
 use std::collections::BTreeMap;
 
-pub use reader::ConfigError;
-
-use crate::rate_limit::policy::Policy;
+use crate::auth::AuthSettings;
+use crate::rate_limit::config::RateLimits;
+use crate::reader::{ConfigError, Errors};
+use crate::resilience::service::Service;
 use crate::routing::RouteTable;
-use model::Service;
-use reader::Errors;
+use openapi::OpenApiSettings;
+use route::Route;
 
 /// A compiled configuration, ready to route requests.
 #[derive(Debug)]
 pub struct Gateway {
     pub services: BTreeMap<String, Service>,
-    pub rate_limits: BTreeMap<String, Policy>,
-    pub plans: BTreeMap<String, Vec<String>>,
-    pub auth: crate::auth::AuthSettings,
-    pub routes: RouteTable,
-    pub openapi: openapi::OpenApiSettings,
+    pub rate_limits: RateLimits,
+    pub auth: AuthSettings,
+    pub routes: RouteTable<Route>,
+    pub openapi: OpenApiSettings,
     /// Content hash of the document this was compiled from, reported in logs.
     pub version: String,
-}
-
-impl Gateway {
-    /// The policies for a request: the route's own, then its caller's plan's (the plan
-    /// `default` for authenticated callers without one). Each policy once.
-    pub fn policies_for(
-        &self,
-        route: &model::Route,
-        principal: Option<&crate::auth::authenticate::Principal>,
-    ) -> Vec<&Policy> {
-        let plan = principal.and_then(|p| {
-            let name = p.plan.as_deref().unwrap_or("default");
-            self.plans.get(name).or_else(|| self.plans.get("default"))
-        });
-        let mut names: Vec<&String> = route.rate_limits.iter().collect();
-        for name in plan.into_iter().flatten() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        names
-            .iter()
-            .filter_map(|n| self.rate_limits.get(*n))
-            .collect()
-    }
 }
 
 /// Validates and compiles a route document. On failure, returns every problem found.
@@ -72,7 +44,7 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
         }]
     })?;
     let mut errors = Errors::default();
-    let config = parse::parse(&document, &mut errors);
+    let config = document::parse(&document, &mut errors);
     let routes = RouteTable::build(config.routes, &mut errors);
     // The public OpenAPI path is answered before routing: a route there would never be reached.
     if let Some(path) = &config.openapi.path {
@@ -92,21 +64,11 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
     Ok(Gateway {
         services: config.services,
         rate_limits: config.rate_limits,
-        plans: config.plans,
         auth: config.auth,
         routes,
         openapi: config.openapi,
         version: versions::version_of(text),
     })
-}
-
-/// A short, stable, cheap hash (FNV-1a, 64 bits) of a text; not a document version (see
-/// [`versions::version_of`]).
-pub fn fingerprint(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
 }
 
 #[cfg(test)]

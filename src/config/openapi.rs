@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::reader::{string, strings, Errors, Object};
+use crate::reader::{strings, Errors, Object};
 
 /// What the document says about its OpenAPI description.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,16 +19,13 @@ pub struct OpenApiSettings {
     pub servers: Vec<String>,
 }
 
+/// Reads `openapi`.
 pub fn parse_openapi(value: &Value, path: &str, errors: &mut Errors) -> Option<OpenApiSettings> {
     let mut object = Object::read(value, path, errors)?;
-    let mut text = |key: &'static str, errors: &mut Errors| match object.optional(key) {
-        Some((v, p)) => string(v, &p, errors).map(|s| Some(s.to_string())),
-        None => Some(None),
-    };
-    let served_at = text("path", errors);
-    let title = text("title", errors);
-    let version = text("version", errors);
-    let description = text("description", errors);
+    let served_at = object.maybe_string("path", errors);
+    let title = object.maybe_string("title", errors);
+    let version = object.maybe_string("version", errors);
+    let description = object.maybe_string("description", errors);
     let served_at = served_at.and_then(|p| match p {
         Some(p) if !p.starts_with('/') || p.contains(['{', '}', '?', '#']) => {
             errors.push(
@@ -39,22 +36,18 @@ pub fn parse_openapi(value: &Value, path: &str, errors: &mut Errors) -> Option<O
         }
         p => Some(p),
     });
-    let servers = match object.optional("servers") {
-        Some((v, p)) => strings(v, &p, errors).and_then(|servers| {
-            if servers.iter().all(|s| {
-                s.starts_with("https://") || s.starts_with("http://") || s.starts_with('/')
-            }) {
-                Some(servers)
-            } else {
-                errors.push(
-                    &p,
-                    "list base URLs (https://api.example.com) or paths (/v1)",
-                );
-                None
-            }
-        }),
-        None => Some(Vec::new()),
-    };
+    let servers = object.or("servers", Vec::new(), errors, |v, p, errors| {
+        let servers = strings(v, p, errors)?;
+        if servers
+            .iter()
+            .all(|s| s.starts_with("https://") || s.starts_with("http://") || s.starts_with('/'))
+        {
+            Some(servers)
+        } else {
+            errors.push(p, "list base URLs (https://api.example.com) or paths (/v1)");
+            None
+        }
+    });
     object.finish(errors);
     Some(OpenApiSettings {
         path: served_at?,

@@ -10,9 +10,8 @@
 use serde::{Deserialize, Serialize};
 use worker::Env;
 
-use super::loader::BINDING;
-use crate::auth::api_key::sha256_hex;
-use crate::platform;
+use crate::digest::sha256_hex;
+use crate::{bindings, platform};
 
 /// Most version records read for a listing (1,000 per page).
 const MAX_PAGES: usize = 10;
@@ -59,7 +58,7 @@ pub struct Pointer {
 
 /// The document a version names, validated against nothing: callers compile it.
 pub async fn read(env: &Env, key: &str, version: &str) -> Result<Option<String>, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     kv.get(&version_key(key, version))
         .text()
         .await
@@ -68,7 +67,7 @@ pub async fn read(env: &Env, key: &str, version: &str) -> Result<Option<String>,
 
 /// The current document and what its metadata says about it.
 pub async fn current(env: &Env, key: &str) -> Result<Option<(String, Option<Pointer>)>, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     let (text, pointer) = kv
         .get(key)
         .text_with_metadata::<Pointer>()
@@ -87,7 +86,7 @@ pub async fn make_current(
     action: &str,
     now_ms: f64,
 ) -> Result<Pointer, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     let version = version_of(text);
     let stored_key = version_key(key, &version);
     let known = kv
@@ -131,8 +130,8 @@ pub async fn make_current(
 
 /// Every stored version, newest first.
 pub async fn list(env: &Env, key: &str) -> Result<Vec<VersionRecord>, String> {
-    let kv = env.kv(BINDING).map_err(|e| e.to_string())?;
-    let (keys, _) = platform::kv_keys(&kv, &version_key(key, ""), MAX_PAGES).await?;
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
+    let (keys, _) = platform::kv::keys(&kv, &version_key(key, ""), MAX_PAGES).await?;
     let mut records: Vec<VersionRecord> = keys
         .into_iter()
         .filter_map(|k| serde_json::from_value(k.metadata?).ok())

@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::context::RequestContext;
-
 /// Upper bounds (ms) of the latency histogram's buckets; one more bucket holds the rest.
 pub const LATENCY_BOUNDS_MS: [f64; 12] = [
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
@@ -59,18 +57,6 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn from_context(ctx: &RequestContext, now_ms: f64) -> Self {
-        Self {
-            route: ctx.route.clone().unwrap_or_else(|| UNROUTED.to_string()),
-            status: ctx.status,
-            latency_ms: (now_ms - ctx.started_ms).max(0.0),
-            upstream_ms: ctx.upstream_ms,
-            cache: ctx.cache,
-            error_code: ctx.error.as_ref().map(|(code, _)| *code),
-            at_ms: now_ms,
-        }
-    }
-
     pub fn minute(&self) -> u64 {
         (self.at_ms / 60_000.0) as u64
     }

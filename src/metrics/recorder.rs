@@ -7,18 +7,14 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures;
 use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env};
 
 use super::{add, merge, Batch, Sample, RETAIN_MINUTES};
 use crate::deployment::Deployment;
-use crate::platform;
+use crate::{bindings, platform};
 
-/// Analytics Engine dataset binding.
-pub const ANALYTICS_BINDING: &str = "METRICS";
-/// Durable Object namespace of [`super::store::MetricsStore`].
-pub const STORE_BINDING: &str = "METRICS_STORE";
 const STORE_NAME: &str = "global";
 const FLUSH_AFTER: Duration = Duration::from_millis(1000);
 
@@ -29,7 +25,11 @@ thread_local! {
 
 /// Records one finished request into what `deployment` has bound.
 pub fn record(deployment: &Deployment, env: &Env, worker_ctx: &Context, sample: Sample) {
-    if let Some(dataset) = deployment.analytics.then(|| dataset(env)).flatten() {
+    let dataset = deployment
+        .analytics
+        .then(|| platform::binding_method(env, bindings::METRICS, "writeDataPoint"))
+        .flatten();
+    if let Some(dataset) = dataset {
         let class = format!("{}xx", sample.status / 100);
         let point = AnalyticsEngineDataPointBuilder::new()
             .indexes([sample.route.as_str()])
@@ -43,7 +43,7 @@ pub fn record(deployment: &Deployment, env: &Env, worker_ctx: &Context, sample: 
             .build();
         // Reflect.apply, not Function.prototype.call: an RPC stub would take `call` for a method.
         let arguments = js_sys::Array::of1(&JsValue::from(point));
-        match js_sys::Reflect::apply(&dataset.write, &dataset.binding, &arguments) {
+        match js_sys::Reflect::apply(&dataset.function, &dataset.binding, &arguments) {
             // The platform's dataset returns nothing; a binding that answers later (an RPC
             // service standing in for it) is waited for after the response.
             Ok(answer) if !answer.is_undefined() => {
@@ -66,31 +66,6 @@ pub fn record(deployment: &Deployment, env: &Env, worker_ctx: &Context, sample: 
     if !SCHEDULED.with(|s| s.replace(true)) {
         worker_ctx.wait_until(flush_later(env.clone()));
     }
-}
-
-/// The dataset binding, found by what it does (`writeDataPoint`) rather than by its class
-/// name, which differs between the platform and a local stand-in.
-struct Dataset {
-    binding: JsValue,
-    write: js_sys::Function,
-}
-
-/// Whether `METRICS` is a dataset (or stands in for one).
-pub fn has_dataset(env: &Env) -> bool {
-    dataset(env).is_some()
-}
-
-fn dataset(env: &Env) -> Option<Dataset> {
-    let binding = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(ANALYTICS_BINDING)).ok()?;
-    if binding.is_undefined() || binding.is_null() {
-        return None;
-    }
-    let write = js_sys::Reflect::get(&binding, &JsValue::from_str("writeDataPoint")).ok()?;
-    if !write.is_function() {
-        return None;
-    }
-    let write = write.unchecked_into::<js_sys::Function>();
-    Some(Dataset { binding, write })
 }
 
 async fn flush_later(env: Env) {
@@ -116,9 +91,17 @@ async fn flush_later(env: Env) {
 
 /// The store's answer, as text.
 async fn call(env: &Env, method: &str, path: &str, body: Option<String>) -> Result<String, String> {
-    platform::call_object(env, STORE_BINDING, STORE_NAME, method, path, body, None)
-        .await
-        .map_err(|cause| format!("the metrics store: {cause}"))
+    platform::object::call(
+        env,
+        bindings::METRICS_STORE,
+        STORE_NAME,
+        method,
+        path,
+        body,
+        None,
+    )
+    .await
+    .map_err(|cause| format!("the metrics store: {cause}"))
 }
 
 async fn send(env: &Env, batch: &Batch) -> Result<(), String> {

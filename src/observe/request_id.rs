@@ -24,7 +24,7 @@ fn is_acceptable(id: &str) -> bool {
 pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = super::trace::hex(&bytes);
+    let hex = crate::digest::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

@@ -1,5 +1,7 @@
 //! W3C Trace Context: continue the client's trace, or start one.
 
+use crate::digest::hex;
+
 /// The trace this request belongs to and the span id the gateway uses for its upstream call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
@@ -76,17 +78,6 @@ fn parse(header: &str) -> Option<(String, String, String)> {
             flags.to_string(),
         )
     })
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
 }
 
 /// Hex of `bytes`, never all zeros (an all-zero id is invalid in Trace Context).

@@ -10,12 +10,11 @@ use worker::Env;
 use super::algorithm::Decision;
 use super::object::{CheckRequest, Snapshot};
 use super::policy::{response_headers, retry_after_seconds, KeyInputs, OnError, Policy};
+use crate::bindings;
 use crate::error::GatewayError;
 use crate::memo::Expiring;
 use crate::platform;
 
-/// Durable Object binding of the `RateLimiter` class.
-pub const BINDING: &str = "RATE_LIMITER";
 /// Most denials remembered per isolate; older expired entries are dropped first.
 const DENY_CACHE_CAPACITY: usize = 10_000;
 
@@ -145,9 +144,9 @@ async fn send(
         cost,
     })
     .map_err(|e| e.to_string())?;
-    platform::call_object(
+    platform::object::call(
         env,
-        BINDING,
+        bindings::RATE_LIMITER,
         name,
         "POST",
         &format!("/{action}"),

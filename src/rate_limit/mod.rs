@@ -3,5 +3,6 @@
 
 pub mod algorithm;
 pub mod client;
+pub mod config;
 pub mod object;
 pub mod policy;

@@ -63,7 +63,7 @@ impl Policy {
                 KeyPart::Ip => format!("ip={}", inputs.client_ip.unwrap_or("-")),
                 KeyPart::Route => format!("route={}", inputs.route),
                 KeyPart::Header(name) => {
-                    let value = crate::upstream::headers::header(inputs.headers, name);
+                    let value = crate::http::header(inputs.headers, name);
                     format!("header.{name}={}", bounded(value.unwrap_or("-")))
                 }
                 KeyPart::Claim(name) => {
@@ -111,7 +111,7 @@ fn bounded(value: &str) -> String {
     while !value.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}~{}", &value[..cut], crate::config::fingerprint(value))
+    format!("{}~{}", &value[..cut], crate::digest::fingerprint(value))
 }
 
 /// The rate-limit response headers for every policy that answered.

@@ -3,15 +3,18 @@
 //! the service's retry budget, and circuit breaking per upstream.
 
 pub mod breaker;
+pub mod config;
+pub mod fallback;
 pub mod retry;
+pub mod service;
 
 use worker::wasm_bindgen::JsValue;
 use worker::Response;
 
-use crate::config::model::Service;
 use crate::error::GatewayError;
 use crate::platform;
 use crate::upstream::{self, target, Outbound};
+use service::Service;
 
 /// One request to a service, before an upstream is chosen.
 #[derive(Debug, Clone)]

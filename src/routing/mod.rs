@@ -8,46 +8,66 @@
 //! A path that matches with no route accepting the method is answered 405 with `Allow` listing
 //! every method that would have matched.
 
+pub mod config;
 pub mod methods;
 pub mod pattern;
+pub mod versions;
 
 use std::collections::HashMap;
 
-use crate::config::model::Route;
-use crate::config::reader::{index_path, key_path, Errors};
 use crate::error::GatewayError;
+use crate::reader::{index_path, key_path, Errors};
 use methods::MethodSet;
+
+/// What the table needs to know of a route; the route itself is the configuration's.
+pub trait Routable {
+    fn name(&self) -> &str;
+    /// Index in the document's `routes` array, for error paths.
+    fn position(&self) -> usize;
+    /// Lower-case host without port, or any host.
+    fn host(&self) -> Option<&str>;
+    /// The matchit pattern, for example `/users/{id}`.
+    fn pattern(&self) -> &str;
+    fn methods(&self) -> MethodSet;
+}
 
 /// The compiled routes of one configuration.
 #[derive(Debug)]
-pub struct RouteTable {
-    routes: Vec<Route>,
+pub struct RouteTable<R> {
+    routes: Vec<R>,
     /// Each matchit value indexes `entries`; an entry lists the routes sharing one host and path.
     entries: Vec<Vec<usize>>,
     by_host: HashMap<String, matchit::Router<usize>>,
     any_host: matchit::Router<usize>,
 }
 
-/// A route chosen for a request, with the path parameters it captured (still percent-encoded).
+/// A route chosen for a request, with its index in [`RouteTable::routes`] and the path
+/// parameters it captured (still percent-encoded).
 #[derive(Debug)]
-pub struct Matched<'t> {
-    pub route: &'t Route,
+pub struct Matched<'t, R> {
+    pub index: usize,
+    pub route: &'t R,
     pub params: Vec<(String, String)>,
 }
 
-impl Matched<'_> {
+impl<R> Matched<'_, R> {
     /// The value captured for `name`, if the route has such a parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        param(&self.params, name)
     }
 }
 
-impl RouteTable {
+/// The value captured for `name` among `params`.
+pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl<R: Routable> RouteTable<R> {
     /// Builds the table, recording conflicting routes in `errors` at `$.routes[i]`.
-    pub fn build(routes: Vec<Route>, errors: &mut Errors) -> Self {
+    pub fn build(routes: Vec<R>, errors: &mut Errors) -> Self {
         let mut table = Self {
             routes: Vec::new(),
             entries: Vec::new(),
@@ -57,20 +77,23 @@ impl RouteTable {
         // (host, path) -> entry index, to group routes that differ only by method.
         let mut registered: HashMap<(Option<String>, String), usize> = HashMap::new();
         for route in routes {
-            let route_path = index_path("$.routes", route.position);
-            let key = (route.host.clone(), route.path.clone());
+            let route_path = index_path("$.routes", route.position());
+            let key = (
+                route.host().map(str::to_string),
+                route.pattern().to_string(),
+            );
             let index = table.routes.len();
             if let Some(&entry) = registered.get(&key) {
                 let clash = table.entries[entry]
                     .iter()
                     .map(|&i| &table.routes[i])
-                    .find(|other| other.methods.overlaps(route.methods));
+                    .find(|other| other.methods().overlaps(route.methods()));
                 if let Some(other) = clash {
                     errors.push(
                         &key_path(&route_path, "methods"),
                         format!(
                             "route '{}' already takes some of these methods on the same host and path",
-                            other.name
+                            other.name()
                         ),
                     );
                     continue;
@@ -80,22 +103,27 @@ impl RouteTable {
                 continue;
             }
             let entry = table.entries.len();
-            let router = match &route.host {
-                Some(host) => table.by_host.entry(host.clone()).or_default(),
+            let router = match route.host() {
+                Some(host) => table.by_host.entry(host.to_string()).or_default(),
                 None => &mut table.any_host,
             };
-            if let Err(error) = router.insert(route.path.as_str(), entry) {
+            if let Err(error) = router.insert(route.pattern(), entry) {
                 let message = match error {
                     matchit::InsertError::Conflict { with } => {
                         let owner = registered
                             .iter()
-                            .find(|((host, path), _)| *host == route.host && *path == with)
+                            .find(|((host, path), _)| {
+                                host.as_deref() == route.host() && *path == with
+                            })
                             .and_then(|(_, &e)| table.entries[e].first())
-                            .map(|&i| format!(" of route '{}'", table.routes[i].name))
+                            .map(|&i| format!(" of route '{}'", table.routes[i].name()))
                             .unwrap_or_default();
-                        format!("'{}' conflicts with the path '{with}'{owner}", route.path)
+                        format!(
+                            "'{}' conflicts with the path '{with}'{owner}",
+                            route.pattern()
+                        )
                     }
-                    other => format!("'{}' is not a valid pattern: {other}", route.path),
+                    other => format!("'{}' is not a valid pattern: {other}", route.pattern()),
                 };
                 errors.push(&key_path(&route_path, "path"), message);
                 continue;
@@ -108,7 +136,7 @@ impl RouteTable {
     }
 
     /// All routes in document order.
-    pub fn routes(&self) -> &[Route] {
+    pub fn routes(&self) -> &[R] {
         &self.routes
     }
 
@@ -119,7 +147,7 @@ impl RouteTable {
         method: &str,
         host: &str,
         path: &str,
-    ) -> Result<Matched<'_>, GatewayError> {
+    ) -> Result<Matched<'_, R>, GatewayError> {
         let tables = [self.by_host.get(host), Some(&self.any_host)];
         let mut allowed = MethodSet::empty();
         let mut path_matched = false;
@@ -128,15 +156,19 @@ impl RouteTable {
             path_matched = true;
             for &index in &self.entries[*found.value] {
                 let route = &self.routes[index];
-                if route.methods.accepts(method) {
+                if route.methods().accepts(method) {
                     let params = found
                         .params
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect();
-                    return Ok(Matched { route, params });
+                    return Ok(Matched {
+                        index,
+                        route,
+                        params,
+                    });
                 }
-                allowed = allowed.union(route.methods);
+                allowed = allowed.union(route.methods());
             }
         }
         if path_matched {

@@ -1,5 +1,16 @@
 //! Cross-origin resource sharing (the Fetch standard's CORS protocol), decided at the edge.
 
+use crate::http::header;
+
+/// The method a CORS preflight asks about: an `OPTIONS` request with `Origin` and
+/// `Access-Control-Request-Method`; `None` for any other request.
+pub fn preflight_method<'h>(method: &str, headers: &'h [(String, String)]) -> Option<&'h str> {
+    match (method, header(headers, "origin")) {
+        ("OPTIONS", Some(_)) => header(headers, "access-control-request-method"),
+        _ => None,
+    }
+}
+
 /// A route's `cors` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsPolicy {
@@ -110,6 +121,19 @@ fn matches_origin(rule: &str, origin: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::pairs;
+
+    #[test]
+    fn preflights_are_options_with_an_origin_and_a_method() {
+        let asking = pairs(&[
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "PUT"),
+        ]);
+        assert_eq!(preflight_method("OPTIONS", &asking), Some("PUT"));
+        assert_eq!(preflight_method("GET", &asking), None);
+        let no_origin = pairs(&[("access-control-request-method", "PUT")]);
+        assert_eq!(preflight_method("OPTIONS", &no_origin), None);
+    }
 
     fn policy() -> CorsPolicy {
         CorsPolicy {

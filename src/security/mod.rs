@@ -3,7 +3,9 @@
 //! and annotated).
 
 pub mod cidr;
+pub mod config;
 pub mod cors;
+pub mod limits;
 
 use std::net::IpAddr;
 

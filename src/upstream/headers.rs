@@ -1,53 +1,14 @@
 //! Which headers cross the gateway, in each direction. Plain functions over name/value pairs.
 
-use crate::config::model::HeaderRules;
+use crate::http::{connection_listed, header, is_hop_by_hop, MANAGED};
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Headers the gateway writes itself; route rules may not set them.
-const MANAGED: [&str; 8] = [
-    "host",
-    "content-length",
-    "x-request-id",
-    "traceparent",
-    "tracestate",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-];
-
-pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.contains(&name)
-}
-
-pub fn is_managed(name: &str) -> bool {
-    MANAGED.contains(&name)
-}
-
-/// An RFC 9110 token, the syntax of header names.
-pub fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// A header value the platform will accept: visible ASCII, spaces and tabs.
-pub fn is_valid_value(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+/// Header changes applied in order: remove first, then set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderRules {
+    /// Lower-case names to set, replacing any value already present.
+    pub set: Vec<(String, String)>,
+    /// Lower-case names to remove.
+    pub remove: Vec<String>,
 }
 
 /// What the gateway knows about the client connection, written into forwarding headers.
@@ -64,17 +25,6 @@ pub struct Forwarding<'a> {
     pub traceparent: &'a str,
     /// The client's `tracestate`, passed on only with a valid incoming `traceparent`.
     pub tracestate: Option<&'a str>,
-}
-
-/// Names listed in a `Connection` header, which are hop-by-hop for this message.
-fn connection_listed(headers: &[(String, String)]) -> Vec<String> {
-    headers
-        .iter()
-        .filter(|(name, _)| name == "connection")
-        .flat_map(|(_, value)| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .filter(|token| !token.is_empty())
-        .collect()
 }
 
 /// Drops hop-by-hop headers and, after them, whatever `rules` removes; then applies `rules.set`.
@@ -150,37 +100,10 @@ pub fn for_client(
     out
 }
 
-/// The value of the cookie `name` from the request's `Cookie` fields.
-pub fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
-    headers
-        .iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim().to_string())
-}
-
-/// The first value of a header, by lower-case name.
-pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Owned header pairs from literals, for tests.
-#[cfg(test)]
-pub(crate) fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::pairs;
 
     fn forwarding() -> Forwarding<'static> {
         Forwarding {
@@ -274,14 +197,5 @@ mod tests {
         assert_eq!(header(&out, "x-request-id"), Some("rid-1"));
         assert_eq!(header(&out, "connection"), None);
         assert_eq!(out.iter().filter(|(n, _)| n == "set-cookie").count(), 2);
-    }
-
-    #[test]
-    fn tokens_and_values() {
-        assert!(is_token("x-api-key"));
-        assert!(!is_token("bad header"));
-        assert!(!is_token(""));
-        assert!(is_valid_value("a b\tc"));
-        assert!(!is_valid_value("a\r\nb"));
     }
 }

@@ -1,7 +1,35 @@
 //! Where a matched request goes: which upstream URL, with which path and query.
 
-use crate::config::model::{Rewrite, Route, Upstream};
-use crate::routing::Matched;
+use crate::routing::pattern::Template;
+
+/// One base URL of a service, split so that paths can be appended without re-parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// The base URL's path without a trailing slash; empty for the root.
+    pub base_path: String,
+    /// Share of the service's traffic, relative to the other upstreams (default 1; 0 drains).
+    pub weight: u32,
+}
+
+impl Upstream {
+    /// The base URL, which names the upstream for circuit breaking.
+    pub fn origin_url(&self) -> String {
+        format!("{}{}", self.origin, self.base_path)
+    }
+}
+
+/// How the path sent upstream is derived from the request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrite {
+    /// Send the request path unchanged (the default).
+    Keep,
+    /// Remove this literal prefix; an empty remainder becomes `/`.
+    StripPrefix(String),
+    /// Build the path from a template using the route's parameters.
+    Template(Template),
+}
 
 /// Picks among the `eligible` upstreams in proportion to their weights, by `point` (random, or
 /// a sticky key's hash, so the same key keeps its upstream while the weights stay). Upstreams
@@ -29,15 +57,16 @@ pub fn choose(
     None
 }
 
-/// The path sent upstream for `request_path` (raw, percent-encoded) under the route's rewrite.
-pub fn upstream_path(route: &Route, matched: &Matched<'_>, request_path: &str) -> String {
-    match &route.rewrite {
+/// The path sent upstream for `request_path` (raw, percent-encoded) under a route's rewrite,
+/// with the parameters its pattern captured.
+pub fn upstream_path(rewrite: &Rewrite, params: &[(String, String)], request_path: &str) -> String {
+    match rewrite {
         Rewrite::Keep => request_path.to_string(),
         Rewrite::StripPrefix(prefix) => match request_path.strip_prefix(prefix.as_str()) {
             Some("") | None => "/".to_string(),
             Some(rest) => rest.to_string(),
         },
-        Rewrite::Template(template) => template.render(|name| matched.param(name)),
+        Rewrite::Template(template) => template.render(|name| crate::routing::param(params, name)),
     }
 }
 
@@ -63,30 +92,6 @@ pub fn upstream_url(upstream: &Upstream, path: &str, query: Option<&str>) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::compile;
-
-    fn gateway() -> crate::config::Gateway {
-        compile(
-            r#"{"version":1,
-                "services":{"s":{"upstreams":["http://127.0.0.1:1/base","http://127.0.0.1:2"]}},
-                "routes":[
-                  {"name":"keep","path":"/keep/{*rest}","service":"s"},
-                  {"name":"strip","path":"/api/orders/{*rest}","service":"s","strip_prefix":"/api"},
-                  {"name":"strip-all","path":"/svc","service":"s","strip_prefix":"/svc"},
-                  {"name":"tpl","path":"/u/{id}/{*rest}","service":"s","upstream_path":"/users/{id}/x/{rest}"}
-                ]}"#,
-        )
-        .expect("valid")
-    }
-
-    fn path_for(request_path: &str) -> String {
-        let gateway = gateway();
-        let matched = gateway
-            .routes
-            .resolve("GET", "h", request_path)
-            .expect("match");
-        upstream_path(matched.route, &matched, request_path)
-    }
 
     fn upstream(origin: &str, weight: u32) -> Upstream {
         Upstream {
@@ -94,6 +99,10 @@ mod tests {
             base_path: String::new(),
             weight,
         }
+    }
+
+    fn params(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        crate::http::pairs(items)
     }
 
     #[test]
@@ -122,38 +131,38 @@ mod tests {
 
     #[test]
     fn rewrites() {
-        assert_eq!(path_for("/keep/a/b"), "/keep/a/b");
-        assert_eq!(path_for("/api/orders/7"), "/orders/7");
-        assert_eq!(path_for("/svc"), "/");
-        assert_eq!(path_for("/u/a%2Fb/c/d"), "/users/a%2Fb/x/c/d");
+        assert_eq!(upstream_path(&Rewrite::Keep, &[], "/keep/a/b"), "/keep/a/b");
+        let strip = Rewrite::StripPrefix("/api".into());
+        assert_eq!(upstream_path(&strip, &[], "/api/orders/7"), "/orders/7");
+        let strip_all = Rewrite::StripPrefix("/svc".into());
+        assert_eq!(upstream_path(&strip_all, &[], "/svc"), "/");
+        let template =
+            Template::compile("/users/{id}/x/{rest}", &["id", "rest"]).expect("template");
+        assert_eq!(
+            upstream_path(
+                &Rewrite::Template(template),
+                &params(&[("id", "a%2Fb"), ("rest", "c/d")]),
+                "/u/a%2Fb/c/d"
+            ),
+            "/users/a%2Fb/x/c/d"
+        );
     }
 
     #[test]
     fn urls_keep_base_path_and_query() {
-        let gateway = gateway();
-        let upstreams = &gateway.services["s"].upstreams;
+        let based = Upstream {
+            origin: "http://127.0.0.1:1".into(),
+            base_path: "/base".into(),
+            weight: 1,
+        };
         assert_eq!(
-            upstream_url(&upstreams[0], "/x", Some("a=1&b=%20")),
+            upstream_url(&based, "/x", Some("a=1&b=%20")),
             "http://127.0.0.1:1/base/x?a=1&b=%20"
         );
         assert_eq!(
-            upstream_url(&upstreams[1], "/x", None),
+            upstream_url(&upstream("http://127.0.0.1:2", 1), "/x", None),
             "http://127.0.0.1:2/x"
         );
-    }
-
-    #[test]
-    fn picks_spread_over_all_upstreams() {
-        let gateway = gateway();
-        let upstreams = &gateway.services["s"].upstreams;
-        assert_eq!(
-            choose(upstreams, |_| true, 0).map(|u| u.origin.as_str()),
-            Some("http://127.0.0.1:1")
-        );
-        assert_eq!(
-            choose(upstreams, |_| true, 3).map(|u| u.origin.as_str()),
-            Some("http://127.0.0.1:2")
-        );
-        assert!(choose(&[], |_| true, 3).is_none());
+        assert_eq!(based.origin_url(), "http://127.0.0.1:1/base");
     }
 }

@@ -5,8 +5,8 @@
 
 use worker::Response;
 
-use super::{entries, to_headers};
 use crate::error::GatewayError;
+use crate::platform::fetch::{entries, to_headers};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1: a GET with
 /// `Upgrade: websocket`).
@@ -76,7 +76,7 @@ pub fn upstream_headers(upstream: &Response) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::headers::pairs;
+    use crate::http::pairs;
 
     #[test]
     fn upgrades_are_gets_naming_websocket() {

@@ -1,8 +1,12 @@
-//! The raw file format: a walker over the parsed JSON that knows the path of every value.
+//! The document reader: a walker over the parsed route document that knows the JSON path of
+//! every value, and the error type of what it finds wrong. Every domain parses its own part of
+//! the document with it; it imports nothing above it.
 //!
 //! Validation must report every problem with its JSON path, and serde stops at the first one, so
 //! the document is read as a `serde_json::Value` and each object is visited through [`Object`],
 //! which remembers which keys were consumed and reports the rest as unknown.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -108,6 +112,89 @@ impl<'a> Object<'a> {
         found
     }
 
+    /// An optional member read by `read`, or `default` when absent. `None` when it is present
+    /// but invalid (`read` has reported why).
+    pub fn or<T>(
+        &mut self,
+        key: &'static str,
+        default: T,
+        errors: &mut Errors,
+        read: impl FnOnce(&'a Value, &str, &mut Errors) -> Option<T>,
+    ) -> Option<T> {
+        match self.optional(key) {
+            Some((value, path)) => read(value, &path, errors),
+            None => Some(default),
+        }
+    }
+
+    /// An optional member read by `read`: `Some(None)` when absent, `None` when present but
+    /// invalid (`read` has reported why).
+    pub fn maybe<T>(
+        &mut self,
+        key: &'static str,
+        errors: &mut Errors,
+        read: impl FnOnce(&'a Value, &str, &mut Errors) -> Option<T>,
+    ) -> Option<Option<T>> {
+        self.or(key, None, errors, |value, path, errors| {
+            read(value, path, errors).map(Some)
+        })
+    }
+
+    /// An optional whole number within `min..=max`, or `default` when absent.
+    pub fn integer_or(
+        &mut self,
+        key: &'static str,
+        (min, max): (u64, u64),
+        default: u64,
+        errors: &mut Errors,
+    ) -> Option<u64> {
+        self.or(key, default, errors, |value, path, errors| {
+            integer_in(value, path, min, max, errors)
+        })
+    }
+
+    /// An optional whole number within `min..=max`; `Some(None)` when absent.
+    pub fn maybe_integer(
+        &mut self,
+        key: &'static str,
+        (min, max): (u64, u64),
+        errors: &mut Errors,
+    ) -> Option<Option<u64>> {
+        self.maybe(key, errors, |value, path, errors| {
+            integer_in(value, path, min, max, errors)
+        })
+    }
+
+    /// An optional boolean, or `default` when absent.
+    pub fn boolean_or(
+        &mut self,
+        key: &'static str,
+        default: bool,
+        errors: &mut Errors,
+    ) -> Option<bool> {
+        self.or(key, default, errors, boolean)
+    }
+
+    /// An optional string; `Some(None)` when absent.
+    pub fn maybe_string(
+        &mut self,
+        key: &'static str,
+        errors: &mut Errors,
+    ) -> Option<Option<String>> {
+        self.maybe(key, errors, |value, path, errors| {
+            string(value, path, errors).map(str::to_string)
+        })
+    }
+
+    /// An optional array of strings, empty when absent.
+    pub fn strings_or_empty(
+        &mut self,
+        key: &'static str,
+        errors: &mut Errors,
+    ) -> Option<Vec<String>> {
+        self.or(key, Vec::new(), errors, strings)
+    }
+
     /// Reports every member that was never asked for: a typo in a setting must not pass silently.
     pub fn finish(self, errors: &mut Errors) {
         for key in self.map.keys() {
@@ -188,6 +275,34 @@ pub fn string_map(
     ok.then_some(pairs)
 }
 
+/// Reads an object of named entries (`services`, `rate_limits`, `auth.issuers`): every name
+/// must pass [`is_valid_name`], every entry is read by `read(name, value, path, errors)`, and
+/// the valid ones are returned by name. `mapping` describes the object in its error, as in
+/// "service names to services".
+pub fn named<T>(
+    value: &Value,
+    path: &str,
+    mapping: &str,
+    errors: &mut Errors,
+    mut read: impl FnMut(&str, &Value, &str, &mut Errors) -> Option<T>,
+) -> BTreeMap<String, T> {
+    let mut entries = BTreeMap::new();
+    let Value::Object(map) = value else {
+        errors.push(path, format!("expected an object mapping {mapping}"));
+        return entries;
+    };
+    for (name, entry) in map {
+        let entry_path = key_path(path, name);
+        if !is_valid_name(name) {
+            errors.push(&entry_path, NAME_RULE);
+        }
+        if let Some(parsed) = read(name, entry, &entry_path, errors) {
+            entries.insert(name.clone(), parsed);
+        }
+    }
+    entries
+}
+
 /// Reads a boolean, or records that the value is not one.
 pub fn boolean(value: &Value, path: &str, errors: &mut Errors) -> Option<bool> {
     match value {
@@ -229,6 +344,20 @@ pub fn integer_in(
         }
     }
 }
+
+/// Whether `name` may name a route, service, issuer, policy or backend: short, lower case, safe
+/// in logs, metrics and URLs.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// What [`is_valid_name`] accepts, for error messages.
+pub const NAME_RULE: &str = "names must be 1-64 characters of lower-case letters, digits, '-' and '_', starting with a letter or digit";
 
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -288,6 +417,42 @@ mod tests {
         assert_eq!(key_path("$", "routes"), "$.routes");
         assert_eq!(key_path("$.services", "a b"), "$.services[\"a b\"]");
         assert_eq!(index_path("$.routes", 3), "$.routes[3]");
+    }
+
+    #[test]
+    fn optional_members_take_their_defaults_and_report_bad_values() {
+        let doc = json!({"n": 7, "big": 99, "flag": "yes", "name": "x", "list": ["a", 1]});
+        let mut errors = Errors::default();
+        let mut object = Object::read(&doc, "$", &mut errors).expect("object");
+        assert_eq!(object.integer_or("n", (1, 10), 5, &mut errors), Some(7));
+        assert_eq!(
+            object.integer_or("absent", (1, 10), 5, &mut errors),
+            Some(5)
+        );
+        assert_eq!(object.maybe_integer("big", (1, 10), &mut errors), None);
+        assert_eq!(
+            object.maybe_integer("gone", (1, 10), &mut errors),
+            Some(None)
+        );
+        assert_eq!(object.boolean_or("flag", false, &mut errors), None);
+        assert_eq!(
+            object.maybe_string("name", &mut errors),
+            Some(Some("x".into()))
+        );
+        assert_eq!(object.strings_or_empty("list", &mut errors), None);
+        assert_eq!(object.strings_or_empty("none", &mut errors), Some(vec![]));
+        object.finish(&mut errors);
+        let paths: Vec<String> = errors.into_vec().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["$.big", "$.flag", "$.list[1]"]);
+    }
+
+    #[test]
+    fn names_are_short_lower_case_identifiers() {
+        assert!(is_valid_name("users-v2_b"));
+        assert!(!is_valid_name("Users"));
+        assert!(!is_valid_name("-x"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name(&"a".repeat(65)));
     }
 
     #[test]

@@ -4,18 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::parse::{is_valid_name, name_rule};
-use super::reader::{
-    array, boolean, index_path, integer_in, key_path, string, string_map, strings, Errors, Object,
+use super::compose::{Compose, FieldRules};
+use super::template::PathTemplate;
+use super::{dependency_order, Aggregate, Backend, DEFAULT_TIMEOUT_MS, SUBREQUEST_BUDGET};
+use crate::reader::{
+    array, index_path, is_valid_name, key_path, string, string_map, strings, Errors, Object,
+    NAME_RULE,
 };
-use super::resilience::parse_fallback;
-use crate::aggregate::compose::{Compose, FieldRules};
-use crate::aggregate::template::PathTemplate;
-use crate::aggregate::{
-    dependency_order, Aggregate, Backend, DEFAULT_TIMEOUT_MS, SUBREQUEST_BUDGET,
-};
-
-const MAX_TIMEOUT_MS: u64 = 300_000;
+use crate::resilience::config::parse_fallback;
+use crate::resilience::service::MAX_TIMEOUT_MS;
 
 /// What an aggregate route's backends are checked against.
 pub struct Scope<'a> {
@@ -37,26 +34,27 @@ pub fn parse_aggregate(
     errors: &mut Errors,
 ) -> Option<Aggregate> {
     let mut object = Object::read(value, path, errors)?;
-    let compose = match object.optional("compose") {
-        Some((v, p)) => match string(v, &p, errors)? {
+    let compose = object.or(
+        "compose",
+        Compose::Nest,
+        errors,
+        |v, p, errors| match string(v, p, errors)? {
             "merge" => Some(Compose::Merge),
             "nest" => Some(Compose::Nest),
             "array" => Some(Compose::Array),
             other => {
-                errors.push(&p, format!("'{other}' must be 'merge', 'nest' or 'array'"));
+                errors.push(p, format!("'{other}' must be 'merge', 'nest' or 'array'"));
                 None
             }
         },
-        None => Some(Compose::Nest),
-    };
-    let timeout_ms = match object.optional("timeout_ms") {
-        Some((v, p)) => integer_in(v, &p, 1, MAX_TIMEOUT_MS, errors),
-        None => Some(DEFAULT_TIMEOUT_MS),
-    };
-    let report = match object.optional("report") {
-        Some((v, p)) => boolean(v, &p, errors),
-        None => Some(false),
-    };
+    );
+    let timeout_ms = object.integer_or(
+        "timeout_ms",
+        (1, MAX_TIMEOUT_MS),
+        DEFAULT_TIMEOUT_MS,
+        errors,
+    );
+    let report = object.boolean_or("report", false, errors);
     let backends = object
         .required("backends", errors)
         .and_then(|(v, p)| parse_backends(v, &p, scope, errors));
@@ -165,7 +163,7 @@ fn parse_backend(
         if is_valid_name(name) {
             Some(name.to_string())
         } else {
-            errors.push(&p, name_rule());
+            errors.push(&p, NAME_RULE);
             None
         }
     });
@@ -190,22 +188,12 @@ fn parse_backend(
             }
         }
     });
-    let required = match object.optional("required") {
-        Some((v, p)) => boolean(v, &p, errors),
-        None => Some(true),
-    };
-    let timeout_ms = match object.optional("timeout_ms") {
-        Some((v, p)) => integer_in(v, &p, 1, MAX_TIMEOUT_MS, errors).map(Some),
-        None => Some(None),
-    };
-    let fields = match object.optional("fields") {
-        Some((v, p)) => parse_fields(v, &p, errors),
-        None => Some(FieldRules::default()),
-    };
-    let fallback = match object.optional("fallback") {
-        Some((v, p)) => parse_fallback(v, &p, errors).map(|f| Some(f.body)),
-        None => Some(None),
-    };
+    let required = object.boolean_or("required", true, errors);
+    let timeout_ms = object.maybe_integer("timeout_ms", (1, MAX_TIMEOUT_MS), errors);
+    let fields = object.or("fields", FieldRules::default(), errors, parse_fields);
+    let fallback = object.maybe("fallback", errors, |v, p, errors| {
+        parse_fallback(v, p, errors).map(|f| f.body)
+    });
     object.finish(errors);
     let name = name?;
     let template = template?;
@@ -230,27 +218,23 @@ fn parse_backend(
 
 fn parse_fields(value: &Value, path: &str, errors: &mut Errors) -> Option<FieldRules> {
     let mut object = Object::read(value, path, errors)?;
-    let list = |object: &mut Object<'_>, key: &'static str, errors: &mut Errors| match object
-        .optional(key)
-    {
-        Some((v, p)) => strings(v, &p, errors).and_then(|items| {
-            if items
-                .iter()
-                .any(|f| f.is_empty() || f.split('.').any(str::is_empty))
-            {
-                errors.push(&p, "field paths are dotted names without empty parts");
-                return None;
-            }
-            Some(items)
-        }),
-        None => Some(Vec::new()),
+    let field_paths = |v: &Value, p: &str, errors: &mut Errors| {
+        let items = strings(v, p, errors)?;
+        if items
+            .iter()
+            .any(|f| f.is_empty() || f.split('.').any(str::is_empty))
+        {
+            errors.push(p, "field paths are dotted names without empty parts");
+            return None;
+        }
+        Some(items)
     };
-    let allow = list(&mut object, "allow", errors);
-    let deny = list(&mut object, "deny", errors);
-    let rename = match object.optional("rename") {
-        Some((v, p)) => string_map(
+    let allow = object.or("allow", Vec::new(), errors, field_paths);
+    let deny = object.or("deny", Vec::new(), errors, field_paths);
+    let rename = object.or("rename", Vec::new(), errors, |v, p, errors| {
+        string_map(
             v,
-            &p,
+            p,
             "field names to new names",
             |from, to| {
                 if from.is_empty() || to.is_empty() {
@@ -260,13 +244,123 @@ fn parse_fields(value: &Value, path: &str, errors: &mut Errors) -> Option<FieldR
                 }
             },
             errors,
-        ),
-        None => Some(Vec::new()),
-    };
+        )
+    });
     object.finish(errors);
     Some(FieldRules {
         allow: allow?,
         deny: deny?,
         rename: rename?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(aggregate: Value, params: &[&str], retries: usize) -> (Option<Aggregate>, String) {
+        let services: BTreeSet<String> = ["orders".to_string(), "users".to_string()].into();
+        let calls: BTreeMap<String, usize> = services
+            .iter()
+            .map(|name| (name.clone(), 1 + retries))
+            .collect();
+        let scope = Scope {
+            params,
+            services: &services,
+            calls: &calls,
+            other_subrequests: 0,
+        };
+        let mut errors = Errors::default();
+        let parsed = parse_aggregate(&aggregate, "$.routes[0].aggregate", &scope, &mut errors);
+        let messages: Vec<String> = errors.into_vec().iter().map(ToString::to_string).collect();
+        (parsed, messages.join("\n"))
+    }
+
+    #[test]
+    fn a_valid_fan_out_compiles_with_its_dependencies() {
+        let (aggregate, errors) = parse(
+            json!({"compose": "merge", "backends": [
+                {"name": "customer", "service": "users", "path": "/users/{order.user_id}", "required": false},
+                {"name": "order", "service": "orders", "path": "/orders/{id}?x={query.x}",
+                 "fields": {"allow": ["id", "user_id"], "deny": [], "rename": {"id": "order_id"}}}
+            ]}),
+            &["id"],
+            0,
+        );
+        assert_eq!(errors, "");
+        let aggregate = aggregate.expect("valid");
+        assert_eq!(aggregate.compose, Compose::Merge);
+        assert_eq!(aggregate.timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(aggregate.backends[0].depends_on, vec![1]);
+        assert!(!aggregate.backends[0].required && aggregate.backends[1].required);
+        assert!(aggregate.backends[1].depends_on.is_empty());
+        assert_eq!(
+            aggregate.backends[1].fields.rename,
+            [("id".to_string(), "order_id".to_string())]
+        );
+    }
+
+    #[test]
+    fn cycles_unknown_references_and_duplicates_are_errors() {
+        let (_, cyclic) = parse(
+            json!({"backends": [
+                {"name": "a", "service": "users", "path": "/a/{b.id}"},
+                {"name": "b", "service": "users", "path": "/b/{a.id}"}
+            ]}),
+            &[],
+            0,
+        );
+        assert!(
+            cyclic.contains(
+                "$.routes[0].aggregate.backends: backends depend on each other in a cycle: a, b"
+            ),
+            "{cyclic}"
+        );
+        let (_, unknown) = parse(
+            json!({"backends": [
+                {"name": "a", "service": "nope", "path": "/a/{zzz.id}/{idd}"},
+                {"name": "a", "service": "users", "path": "/a/{a.id}"}
+            ]}),
+            &["id"],
+            0,
+        );
+        for expected in [
+            "backends[0].service: unknown service 'nope'",
+            "refers to backend 'zzz'",
+            "'{idd}' is neither a parameter",
+            "backends[1].name: duplicate backend name 'a'",
+        ] {
+            assert!(unknown.contains(expected), "{expected} in {unknown}");
+        }
+        let (_, bad) = parse(json!({"compose": "zip", "backends": []}), &[], 0);
+        assert!(
+            bad.contains("'zip' must be 'merge', 'nest' or 'array'"),
+            "{bad}"
+        );
+        assert!(bad.contains("must list at least one backend"), "{bad}");
+    }
+
+    #[test]
+    fn fan_outs_that_cannot_fit_the_subrequest_budget_are_refused() {
+        let backends = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"name": format!("b{i}"), "service": "users", "path": "/x"}))
+                .collect()
+        };
+        let (_, found) = parse(json!({"backends": backends(51)}), &[], 0);
+        assert!(
+            found.contains(
+                "51 backend calls (retries included) plus 0 other subrequests exceed the 50"
+            ),
+            "{found}"
+        );
+        let (_, found) = parse(json!({"backends": backends(11)}), &[], 4);
+        assert!(
+            found.contains("55 backend calls (retries included)"),
+            "{found}"
+        );
+        let (fits, found) = parse(json!({"backends": backends(50)}), &[], 0);
+        assert!(fits.is_some(), "{found}");
+    }
 }

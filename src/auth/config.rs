@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::reader::{array, index_path, integer_in, key_path, string, strings, Errors, Object};
-use crate::auth::claims::{ClaimRules, Requirement};
-use crate::auth::keys::{self, Alg};
-use crate::auth::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
-use crate::upstream::headers::{is_hop_by_hop, is_managed, is_token};
+use super::claims::{ClaimRules, Requirement};
+use super::keys::{self, Alg};
+use super::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
+use crate::http::{is_hop_by_hop, is_managed, is_token};
+use crate::reader::{array, index_path, key_path, named, string, strings, Errors, Object};
+use crate::upstream::config::parse_upstream_url;
 
 /// Reads the top-level `auth` section.
 pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSettings {
@@ -20,23 +21,13 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
         return settings;
     };
     if let Some((value, issuers_path)) = object.optional("issuers") {
-        match value {
-            Value::Object(map) => {
-                for (name, issuer) in map {
-                    let issuer_path = key_path(&issuers_path, name);
-                    if !super::parse::is_valid_name(name) {
-                        errors.push(&issuer_path, super::parse::name_rule());
-                    }
-                    if let Some(issuer) = parse_issuer(name, issuer, &issuer_path, errors) {
-                        settings.issuers.insert(name.clone(), issuer);
-                    }
-                }
-            }
-            _ => errors.push(
-                &issuers_path,
-                "expected an object mapping issuer names to issuers",
-            ),
-        }
+        settings.issuers = named(
+            value,
+            &issuers_path,
+            "issuer names to issuers",
+            errors,
+            parse_issuer,
+        );
     }
     if let Some((value, api_path)) = object.optional("api_keys") {
         if let Some(mut api) = Object::read(value, &api_path, errors) {
@@ -98,13 +89,10 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         }
         (algs.len() == items.len()).then_some(algs)
     });
-    let keys = match object.optional("keys") {
-        Some((v, p)) => parse_keys(v, &p, errors),
-        None => Some(Vec::new()),
-    };
+    let keys = object.or("keys", Vec::new(), errors, parse_keys);
     let jwks_url = object.optional("jwks_url").and_then(|(v, p)| {
         let url = string(v, &p, errors)?;
-        match super::parse::parse_upstream_url(url) {
+        match parse_upstream_url(url) {
             Ok(_) => Some(url.to_string()),
             Err(message) => {
                 errors.push(&p, message);
@@ -112,22 +100,13 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
             }
         }
     });
-    let (min_ttl_s, max_ttl_s) = match object.optional("jwks_cache_seconds") {
-        Some((v, p)) => parse_ttl_bounds(v, &p, errors).unwrap_or((60, 86_400)),
-        None => (60, 86_400),
-    };
-    let refetch_s = match object.optional("jwks_refetch_seconds") {
-        Some((v, p)) => integer_in(v, &p, 1, 3_600, errors),
-        None => Some(10),
-    };
-    let leeway_s = match object.optional("leeway_seconds") {
-        Some((v, p)) => integer_in(v, &p, 0, 3_600, errors),
-        None => Some(60),
-    };
-    let required = match object.optional("required_claims") {
-        Some((v, p)) => strings(v, &p, errors),
-        None => Some(Vec::new()),
-    };
+    // Invalid bounds are reported; the defaults stand in so the rest can still be checked.
+    let (min_ttl_s, max_ttl_s) = object
+        .or("jwks_cache_seconds", (60, 86_400), errors, parse_ttl_bounds)
+        .unwrap_or((60, 86_400));
+    let refetch_s = object.integer_or("jwks_refetch_seconds", (1, 3_600), 10, errors);
+    let leeway_s = object.integer_or("leeway_seconds", (0, 3_600), 60, errors);
+    let required = object.strings_or_empty("required_claims", errors);
     let roles_claim = object
         .optional("roles_claim")
         .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
@@ -215,12 +194,8 @@ fn parse_keys(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<keys
 
 fn parse_ttl_bounds(value: &Value, path: &str, errors: &mut Errors) -> Option<(u64, u64)> {
     let mut object = Object::read(value, path, errors)?;
-    let min = object
-        .optional("min")
-        .map_or(Some(60), |(v, p)| integer_in(v, &p, 0, 604_800, errors));
-    let max = object
-        .optional("max")
-        .map_or(Some(86_400), |(v, p)| integer_in(v, &p, 1, 604_800, errors));
+    let min = object.integer_or("min", (0, 604_800), 60, errors);
+    let max = object.integer_or("max", (1, 604_800), 86_400, errors);
     object.finish(errors);
     let (min, max) = (min?, max?);
     if min > max {
@@ -260,83 +235,37 @@ pub fn parse_route_auth(
                 None
             }
         });
-    let schemes = match object.optional("schemes") {
-        Some((v, p)) => strings(v, &p, errors).and_then(|list| {
-            let jwt = list.iter().any(|s| s == "jwt");
-            let api_key = list.iter().any(|s| s == "api_key");
-            let unknown: Vec<&String> = list
-                .iter()
-                .filter(|s| *s != "jwt" && *s != "api_key")
-                .collect();
-            if !unknown.is_empty() || list.is_empty() {
-                errors.push(&p, "must list 'jwt', 'api_key' or both");
-                return None;
-            }
-            Some((jwt, api_key))
-        }),
-        None => Some((true, false)),
-    };
-    let route_issuers = match object.optional("issuers") {
-        Some((v, p)) => strings(v, &p, errors).and_then(|list| {
-            let unknown: Vec<&String> = list.iter().filter(|n| !issuers.contains(*n)).collect();
-            if unknown.is_empty() {
-                Some(list)
-            } else {
-                errors.push(&p, format!("unknown issuer(s): {unknown:?}"));
-                None
-            }
-        }),
-        None => Some(Vec::new()),
-    };
-    let scopes = object
-        .optional("scopes")
-        .map_or(Some(Requirement::None), |(v, p)| {
-            parse_requirement(v, &p, errors)
-        });
-    let roles = object
-        .optional("roles")
-        .map_or(Some(Requirement::None), |(v, p)| {
-            parse_requirement(v, &p, errors)
-        });
-    let forward_claims = match object.optional("forward_claims") {
-        Some((Value::Object(map), p)) => {
-            let mut pairs = Vec::new();
-            let mut ok = true;
-            for (claim, header) in map {
-                let entry_path = key_path(&p, claim);
-                match string(header, &entry_path, errors) {
-                    Some(name) => {
-                        let lower = name.to_ascii_lowercase();
-                        if !is_token(&lower)
-                            || is_hop_by_hop(&lower)
-                            || is_managed(&lower)
-                            || lower == "authorization"
-                        {
-                            errors.push(&entry_path, format!("'{name}' cannot carry a claim"));
-                            ok = false;
-                        } else {
-                            pairs.push((claim.clone(), lower));
-                        }
-                    }
-                    None => ok = false,
-                }
-            }
-            ok.then_some(pairs)
+    let schemes = object.or("schemes", (true, false), errors, |v, p, errors| {
+        let list = strings(v, p, errors)?;
+        let jwt = list.iter().any(|s| s == "jwt");
+        let api_key = list.iter().any(|s| s == "api_key");
+        let unknown = list.iter().any(|s| s != "jwt" && s != "api_key");
+        if unknown || list.is_empty() {
+            errors.push(p, "must list 'jwt', 'api_key' or both");
+            return None;
         }
-        Some((_, p)) => {
-            errors.push(&p, "expected an object mapping claim names to header names");
+        Some((jwt, api_key))
+    });
+    let route_issuers = object.or("issuers", Vec::new(), errors, |v, p, errors| {
+        let list = strings(v, p, errors)?;
+        let unknown: Vec<&String> = list.iter().filter(|n| !issuers.contains(*n)).collect();
+        if unknown.is_empty() {
+            Some(list)
+        } else {
+            errors.push(p, format!("unknown issuer(s): {unknown:?}"));
             None
         }
-        None => Some(Vec::new()),
-    };
-    let forward_credentials = match object.optional("forward_credentials") {
-        Some((Value::Bool(b), _)) => Some(*b),
-        Some((_, p)) => {
-            errors.push(&p, "expected true or false");
-            None
+    });
+    let scopes = object.or("scopes", Requirement::None, errors, parse_requirement);
+    let roles = object.or("roles", Requirement::None, errors, parse_requirement);
+    let forward_claims = object.or("forward_claims", Vec::new(), errors, parse_forward_claims);
+    let forward_credentials = object.or("forward_credentials", false, errors, |v, p, errors| {
+        let forward = v.as_bool();
+        if forward.is_none() {
+            errors.push(p, "expected true or false");
         }
-        None => Some(false),
-    };
+        forward
+    });
     let cookie = object.optional("cookie").and_then(|(v, p)| {
         let name = string(v, &p, errors)?;
         if is_token(name) {
@@ -368,6 +297,43 @@ pub fn parse_route_auth(
     })
 }
 
+/// `forward_claims`: claim name → the upstream header that carries it.
+fn parse_forward_claims(
+    value: &Value,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<Vec<(String, String)>> {
+    let Value::Object(map) = value else {
+        errors.push(
+            path,
+            "expected an object mapping claim names to header names",
+        );
+        return None;
+    };
+    let mut pairs = Vec::new();
+    let mut ok = true;
+    for (claim, header) in map {
+        let entry_path = key_path(path, claim);
+        match string(header, &entry_path, errors) {
+            Some(name) => {
+                let lower = name.to_ascii_lowercase();
+                if !is_token(&lower)
+                    || is_hop_by_hop(&lower)
+                    || is_managed(&lower)
+                    || lower == "authorization"
+                {
+                    errors.push(&entry_path, format!("'{name}' cannot carry a claim"));
+                    ok = false;
+                } else {
+                    pairs.push((claim.clone(), lower));
+                }
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(pairs)
+}
+
 fn parse_requirement(value: &Value, path: &str, errors: &mut Errors) -> Option<Requirement> {
     let mut object = Object::read(value, path, errors)?;
     let all = object.optional("all_of");
@@ -382,4 +348,132 @@ fn parse_requirement(value: &Value, path: &str, errors: &mut Errors) -> Option<R
     };
     object.finish(errors);
     requirement
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ED25519_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn issuers(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn paths(errors: Errors) -> Vec<String> {
+        errors.into_vec().into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn settings_and_route_policies_compile() {
+        let mut errors = Errors::default();
+        let settings = parse_settings(
+            &json!({
+                "issuers": {
+                    "idp": { "issuer": "https://idp.test/", "audiences": ["api"], "algorithms": ["EdDSA", "RS256"],
+                             "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X, "kid": "k1" }],
+                             "jwks_url": "https://idp.test/jwks", "leeway_seconds": 5, "roles_claim": "realm.roles" }
+                },
+                "api_keys": { "header": "X-Key" }
+            }),
+            "$.auth",
+            &mut errors,
+        );
+        let issuer = &settings.issuers["idp"];
+        assert_eq!(issuer.keys.len(), 1);
+        assert_eq!(issuer.rules.leeway_s, 5);
+        assert_eq!(issuer.jwks.as_ref().map(|j| j.refetch_ms), Some(10_000.0));
+        assert_eq!(
+            issuer.jwks.as_ref().map(|j| (j.min_ttl_s, j.max_ttl_s)),
+            Some((60, 86_400))
+        );
+        assert_eq!(settings.api_key_header, "x-key");
+        let auth = parse_route_auth(
+            &json!({ "mode": "required", "schemes": ["jwt", "api_key"],
+                     "scopes": { "any_of": ["a", "b"] }, "forward_claims": { "sub": "X-User-Id" } }),
+            "$.routes[0].auth",
+            &issuers(&["idp"]),
+            &mut errors,
+        )
+        .expect("valid");
+        assert!(errors.is_empty(), "{:?}", paths(errors));
+        assert!(auth.jwt && auth.api_key && !auth.forward_credentials);
+        assert_eq!(
+            auth.scopes,
+            Requirement::AnyOf(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            auth.forward_claims,
+            [("sub".to_string(), "x-user-id".to_string())]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_paths() {
+        let mut errors = Errors::default();
+        parse_settings(
+            &json!({
+                "issuers": {
+                    "none-alg": { "issuer": "i", "audiences": ["a"], "algorithms": ["none", "ES512"], "keys": [] },
+                    "keyless": { "issuer": "i", "audiences": [], "algorithms": ["RS256"] },
+                    "weak": { "issuer": "i", "audiences": ["a"], "algorithms": ["HS256"], "keys": [{ "kty": "oct", "k": "c2hvcnQ" }] },
+                    "mismatch": { "issuer": "i", "audiences": ["a"], "algorithms": ["RS256"],
+                                  "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X }] },
+                    "private": { "issuer": "i", "audiences": ["a"], "algorithms": ["EdDSA"],
+                                 "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": ED25519_X, "d": ED25519_X }] }
+                }
+            }),
+            "$.auth",
+            &mut errors,
+        );
+        parse_route_auth(
+            &json!({ "mode": "sometimes", "issuers": ["ghost"],
+                     "forward_claims": { "sub": "x-request-id" }, "scopes": { "all_of": ["a"], "any_of": ["b"] },
+                     "forward_credentials": "yes" }),
+            "$.routes[0].auth",
+            &issuers(&["idp"]),
+            &mut errors,
+        );
+        let got = paths(errors);
+        for expected in [
+            "$.auth.issuers.none-alg.algorithms[0]",
+            "$.auth.issuers.none-alg.algorithms[1]",
+            "$.auth.issuers.keyless.audiences",
+            "$.auth.issuers.weak.keys[0]",
+            "$.auth.issuers.mismatch.keys[0]",
+            "$.auth.issuers.private.keys[0]",
+            "$.routes[0].auth.mode",
+            "$.routes[0].auth.issuers",
+            "$.routes[0].auth.forward_claims.sub",
+            "$.routes[0].auth.scopes",
+            "$.routes[0].auth.forward_credentials",
+        ] {
+            assert!(
+                got.iter().any(|p| p == expected),
+                "missing {expected} in {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_that_accept_tokens_need_issuers() {
+        let mut errors = Errors::default();
+        assert!(parse_route_auth(
+            &json!({"mode": "optional"}),
+            "$.r",
+            &BTreeSet::new(),
+            &mut errors
+        )
+        .is_none());
+        let api_keys_only = parse_route_auth(
+            &json!({"mode": "optional", "schemes": ["api_key"]}),
+            "$.r",
+            &BTreeSet::new(),
+            &mut errors,
+        )
+        .expect("valid");
+        assert!(!api_keys_only.jwt && api_keys_only.api_key);
+        assert_eq!(paths(errors), ["$.r"]);
+    }
 }

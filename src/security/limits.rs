@@ -1,4 +1,5 @@
-//! The first look at a request: refuse what no stage should have to handle.
+//! Request size and shape limits: the gateway's own, checked before anything else, and a
+//! route's tighter ones.
 
 use crate::error::GatewayError;
 
@@ -58,12 +59,12 @@ pub fn check_headers(
 /// Refuses a body over `limit` bytes by its `Content-Length`; with a limit, a body without one
 /// (chunked) is refused too, since it could not be checked before streaming through.
 pub fn check_body(headers: &[(String, String)], limit: u64) -> Result<(), GatewayError> {
-    let length = crate::upstream::headers::header(headers, "content-length");
+    let length = crate::http::header(headers, "content-length");
     match length.map(|v| v.trim().parse::<u64>()) {
         Some(Ok(n)) if n > limit => Err(GatewayError::BodyTooLarge { limit }),
         Some(Ok(_)) => Ok(()),
         Some(Err(_)) => Err(GatewayError::LengthRequired),
-        None if crate::upstream::headers::header(headers, "transfer-encoding").is_some() => {
+        None if crate::http::header(headers, "transfer-encoding").is_some() => {
             Err(GatewayError::LengthRequired)
         }
         None => Ok(()),

@@ -1,0 +1,328 @@
+//! The per-request exchange: the client's request, what the stages have learnt about it, and
+//! the answer on its way back. Every stage reads and writes it; each stage adapts it to its
+//! own domain's plain functions.
+
+use std::ops::Deref;
+use std::rc::Rc;
+
+use worker::{Context, Env, Request, Response, Url};
+
+use crate::auth::authenticate::Principal;
+use crate::cache::lookup::Stored;
+use crate::cache::plan::Plan;
+use crate::config::route::Route;
+use crate::config::Gateway;
+use crate::context::RequestContext;
+use crate::deployment::{self, Deployment};
+use crate::error::GatewayError;
+use crate::resilience::service::Service;
+use crate::resilience::{self, ServiceRequest};
+use crate::upstream::{self, headers, websocket};
+
+/// One request on its way through the stages.
+pub struct Exchange<'a> {
+    pub env: &'a Env,
+    /// The platform's context, for work that runs after the response (`waitUntil`).
+    pub worker: &'a Context,
+    /// The client's request; its body streams to the origin untouched.
+    pub request: Request,
+    pub url: Url,
+    /// The client's header pairs with lower-case names, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// What the access log and the metrics are written from.
+    pub ctx: RequestContext,
+    pub deployment: Rc<Deployment>,
+    /// The configuration, once the configuration stage has run; a failure to load one is kept
+    /// for the admin stage, whose endpoints work without one.
+    pub config: Option<Result<Rc<Gateway>, GatewayError>>,
+    /// The matched route, once the route stage has run.
+    pub route: Option<Routed>,
+    /// The authenticated caller (none when anonymous or on a route without `auth`).
+    pub principal: Option<Principal>,
+    /// On routes with `auth`: the client's headers as authentication leaves them for the
+    /// upstream (claim headers replaced, credentials removed unless forwarded).
+    pub authenticated_headers: Option<Vec<(String, String)>>,
+    /// The headers every upstream call of this request carries.
+    pub upstream_headers: Vec<(String, String)>,
+    /// The call to the route's service, prepared without I/O.
+    pub call: Option<Prepared>,
+    /// What the cache stage asked the origin for, settled on the way out: the plan and what
+    /// was stored.
+    pub cache: Option<(Plan, Option<Stored>)>,
+    /// Platform times when the origin was asked and when its answer (or failure) came.
+    pub sent_ms: f64,
+    pub received_ms: f64,
+}
+
+/// The matched route: its index in the route table and the parameters its pattern captured
+/// (still percent-encoded).
+#[derive(Debug)]
+pub struct Routed {
+    pub index: usize,
+    pub params: Vec<(String, String)>,
+}
+
+/// A route of the configuration that serves this request; derefs to the [`Route`].
+pub struct RouteRef {
+    gateway: Rc<Gateway>,
+    index: usize,
+}
+
+impl RouteRef {
+    /// The configuration the route belongs to.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// A service of that configuration, by name.
+    pub fn service(&self, name: &str) -> Result<&Service, GatewayError> {
+        self.gateway
+            .services
+            .get(name)
+            .ok_or_else(|| GatewayError::Internal {
+                cause: format!("route '{}' names unknown service '{name}'", self.name),
+            })
+    }
+
+    /// The configuration, shared, for work that outlives the request.
+    pub fn shared_gateway(&self) -> Rc<Gateway> {
+        Rc::clone(&self.gateway)
+    }
+}
+
+impl Deref for RouteRef {
+    type Target = Route;
+
+    fn deref(&self) -> &Route {
+        // The index came from this configuration's own route table.
+        &self.gateway.routes.routes()[self.index]
+    }
+}
+
+/// The call to a route's service, fixed by the service stage: which service, the path below
+/// its upstreams' base paths, and the time the whole call may take.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub service: String,
+    pub path: String,
+    /// The route's `timeout_ms`, or else the service's.
+    pub timeout_ms: u64,
+    /// Requests with the same key go to the same upstream.
+    pub sticky_key: Option<String>,
+}
+
+impl Prepared {
+    /// The request to `service` that starts now: retries included, it ends by `now_ms` plus
+    /// the call's timeout.
+    pub fn request<'r>(
+        &'r self,
+        service: &'r Service,
+        method: &'r str,
+        query: Option<&'r str>,
+        headers: &'r [(String, String)],
+        now_ms: f64,
+    ) -> ServiceRequest<'r> {
+        ServiceRequest {
+            service,
+            method,
+            path: &self.path,
+            query,
+            headers,
+            deadline_ms: now_ms + self.timeout_ms as f64,
+            sticky_key: self.sticky_key.as_deref(),
+        }
+    }
+}
+
+/// A `GET` of the same call that outlives the request (a background refresh): it owns what
+/// it needs, goes to no sticky upstream, and ends by `deadline_ms`.
+pub async fn call_later(
+    gateway: Rc<Gateway>,
+    call: Prepared,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    deadline_ms: f64,
+) -> Result<Response, GatewayError> {
+    let service = gateway
+        .services
+        .get(&call.service)
+        .ok_or_else(|| internal(&format!("unknown service '{}'", call.service)))?;
+    let request = ServiceRequest {
+        service,
+        method: "GET",
+        path: &call.path,
+        query: query.as_deref(),
+        headers: &headers,
+        deadline_ms,
+        sticky_key: None,
+    };
+    resilience::call(&request, None).await
+}
+
+/// A response on its way back through the stages.
+pub enum Answer {
+    /// Sent as it is: the admin API, the OpenAPI document, a CORS preflight.
+    Ready(Response),
+    /// For the route's client: its headers are shaped once, at the end (route rules, request
+    /// id, rate-limit, cache and CORS headers).
+    Reply(Reply),
+}
+
+/// The status, headers (as the origin or the gateway gave them) and body of a reply.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+/// Where a reply's body comes from.
+pub enum Body {
+    /// None at all (HEAD, 304).
+    Empty,
+    /// Composed by the gateway: from the cache, a fallback, a fan-out.
+    Bytes(Vec<u8>),
+    /// The origin's response, whose body streams to the client.
+    Origin(Response),
+    /// The origin accepted a WebSocket upgrade: the client is handed its socket.
+    WebSocket(Response),
+}
+
+impl From<Option<Vec<u8>>> for Body {
+    fn from(bytes: Option<Vec<u8>>) -> Self {
+        bytes.map_or(Body::Empty, Body::Bytes)
+    }
+}
+
+impl Reply {
+    /// A reply the gateway composed: `(status, headers, body)`.
+    pub fn composed(
+        (status, headers, body): (u16, Vec<(String, String)>, Option<Vec<u8>>),
+    ) -> Self {
+        Self {
+            status,
+            headers,
+            body: body.into(),
+        }
+    }
+
+    /// A reply relaying the origin's `response`, whose headers have been read.
+    pub fn relayed(response: Response) -> Self {
+        Self {
+            status: response.status_code(),
+            headers: crate::platform::fetch::entries(response.headers()),
+            body: Body::Origin(response),
+        }
+    }
+}
+
+impl<'a> Exchange<'a> {
+    pub fn new(
+        env: &'a Env,
+        worker: &'a Context,
+        request: Request,
+        url: Url,
+        headers: Vec<(String, String)>,
+        ctx: RequestContext,
+    ) -> Self {
+        Self {
+            env,
+            worker,
+            request,
+            url,
+            headers,
+            ctx,
+            deployment: deployment::get(env),
+            config: None,
+            route: None,
+            principal: None,
+            authenticated_headers: None,
+            upstream_headers: Vec::new(),
+            call: None,
+            cache: None,
+            sent_ms: 0.0,
+            received_ms: 0.0,
+        }
+    }
+
+    /// The configuration serving this request, or why there is none.
+    pub fn gateway(&self) -> Result<Rc<Gateway>, GatewayError> {
+        match &self.config {
+            Some(Ok(gateway)) => Ok(Rc::clone(gateway)),
+            Some(Err(error)) => Err(error.clone()),
+            None => Err(internal(
+                "the configuration is read by the configuration stage",
+            )),
+        }
+    }
+
+    /// The route serving this request.
+    pub fn route(&self) -> Result<RouteRef, GatewayError> {
+        let index = self
+            .route
+            .as_ref()
+            .ok_or_else(|| internal("the route is chosen by the route stage"))?
+            .index;
+        Ok(RouteRef {
+            gateway: self.gateway()?,
+            index,
+        })
+    }
+
+    /// The parameters the route's pattern captured.
+    pub fn params(&self) -> &[(String, String)] {
+        self.route.as_ref().map_or(&[], |r| r.params.as_slice())
+    }
+
+    /// The prepared service call.
+    pub fn call(&self) -> Result<&Prepared, GatewayError> {
+        self.call
+            .as_ref()
+            .ok_or_else(|| internal("the service call is prepared by the service stage"))
+    }
+
+    /// The response the client gets for `answer`.
+    pub fn respond(&self, answer: Answer) -> Result<Response, GatewayError> {
+        let reply = match answer {
+            Answer::Ready(response) => return Ok(response),
+            Answer::Reply(reply) => reply,
+        };
+        let route = self.route()?;
+        let headers = client_headers(&self.ctx, &route.response_headers, &reply.headers);
+        match reply.body {
+            Body::Empty => upstream::respond(reply.status, &headers, None),
+            Body::Bytes(bytes) => upstream::respond(reply.status, &headers, Some(bytes)),
+            Body::Origin(origin) => upstream::relay(reply.status, &origin, &headers),
+            Body::WebSocket(origin) => websocket::accept(origin, &headers),
+        }
+    }
+}
+
+/// The headers the client sees: the reply's after the route's rules, the request id, the
+/// rate-limit fields and, on cached routes, `X-Cache`; the gateway's CORS answer replaces
+/// whatever the origin said about CORS.
+fn client_headers(
+    ctx: &RequestContext,
+    rules: &headers::HeaderRules,
+    reply: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out = headers::for_client(reply, rules, &ctx.request_id);
+    out.extend(
+        ctx.rate_limit_headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone())),
+    );
+    if let Some(status) = ctx.cache {
+        out.push(("x-cache".to_string(), status.to_string()));
+    }
+    if !ctx.cors_headers.is_empty() {
+        out.retain(|(name, _)| !name.starts_with("access-control-"));
+        out.extend(ctx.cors_headers.iter().cloned());
+    }
+    out
+}
+
+fn internal(cause: &str) -> GatewayError {
+    GatewayError::Internal {
+        cause: cause.to_string(),
+    }
+}

@@ -1,0 +1,94 @@
+//! The JavaScript the gateway runs inside the runtime, in one snippet so its helpers are shared.
+//!
+//! Each function is one crossing from Wasm: built from Wasm through `web-sys`, the upstream
+//! call alone took fifteen (request, abort controller, timer, fetch), a Durable Object call
+//! about a dozen, a body read one per chunk.
+//!
+//! Header maps cross as one string each way: names and values joined by NUL, which neither may
+//! contain. Copying them one call per header (two strings each) costs a crossing per field in
+//! each direction.
+
+use worker::js_sys;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen::JsValue;
+use worker::web_sys;
+
+// `fetch_until` aborts the subrequest when `ms` pass (not merely abandons it, so the origin
+// connection is released) and resolves to `null` then; any other failure rejects. The timer is
+// cleared once `read` (or, without one, the response headers) is done. `within` resolves to
+// what `promise` resolves to, or to `null` once `ms` have passed.
+#[wasm_bindgen(inline_js = r#"
+function fetch_until(request, ms, read) {
+  const controller = new AbortController();
+  let late = false;
+  const timer = setTimeout(() => { late = true; controller.abort(); }, ms);
+  const answer = fetch(request, { signal: controller.signal });
+  return (read === undefined ? answer : answer.then(read)).then(
+    (response) => { clearTimeout(timer); return response; },
+    (error) => { clearTimeout(timer); if (late) return null; throw error; },
+  );
+}
+function within(promise, ms) {
+  let timer;
+  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+export function fetch_within(url, method, packed, body, ms) {
+  const request = new Request(url, { method, headers: unpack_headers(packed), body, redirect: "manual" });
+  return fetch_until(request, ms);
+}
+export function get_text(url, ms) {
+  return fetch_until(url, ms, async (response) =>
+    [response.status, response.headers.get("cache-control") ?? "", await response.text()]);
+}
+export function body_within(body, ms) {
+  return within(new Response(body).arrayBuffer().then((buffer) => new Uint8Array(buffer)), ms);
+}
+export function object_call(env, binding, name, method, url, body, ms) {
+  const namespace = env[binding];
+  if (namespace === undefined) throw new Error("not bound");
+  const stub = namespace.get(namespace.idFromName(name));
+  const answer = stub.fetch(url, { method, body }).then(async (response) => {
+    const text = await response.text();
+    if (response.status < 200 || response.status > 299) throw new Error(`answered ${response.status}`);
+    return text;
+  });
+  return ms === undefined ? answer : within(answer, ms);
+}
+export function pack_headers(headers) {
+  let packed = "";
+  for (const [name, value] of headers) packed += name + "\0" + value + "\0";
+  return packed;
+}
+export function unpack_headers(packed) {
+  const headers = new Headers();
+  const parts = packed.split("\0");
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
+  return headers;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    pub fn fetch_within(
+        url: &str,
+        method: &str,
+        packed_headers: &str,
+        body: &JsValue,
+        ms: f64,
+    ) -> Result<js_sys::Promise, JsValue>;
+    pub fn get_text(url: &str, ms: f64) -> js_sys::Promise;
+    pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
+    #[wasm_bindgen(catch)]
+    pub fn object_call(
+        env: &worker::Env,
+        binding: &str,
+        name: &str,
+        method: &str,
+        url: &str,
+        body: Option<String>,
+        ms: Option<f64>,
+    ) -> Result<js_sys::Promise, JsValue>;
+    pub fn pack_headers(headers: &web_sys::Headers) -> String;
+    #[wasm_bindgen(catch)]
+    pub fn unpack_headers(packed: &str) -> Result<web_sys::Headers, JsValue>;
+}

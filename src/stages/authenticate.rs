@@ -1,0 +1,44 @@
+//! Authenticate: who is calling, before rate limiting, since the caller decides the limit and
+//! the plan. Also fixes which of the client's credentials and claims reach the upstream.
+
+use super::{Flow, Stage};
+use crate::auth::authenticate::{authenticate, upstream_headers};
+use crate::error::GatewayError;
+use crate::exchange::Exchange;
+use crate::platform;
+
+/// On routes with `auth`: verifies the credentials (401, 403 for a missing scope or role, 503
+/// when the issuer's keys cannot be had) and records the caller.
+pub struct Authenticate;
+
+impl Stage for Authenticate {
+    async fn request(&self, ex: &mut Exchange<'_>) -> Result<Flow, GatewayError> {
+        let route = ex.route()?;
+        let Some(policy) = &route.auth else {
+            return Ok(Flow::Continue);
+        };
+        let gateway = route.gateway();
+        let now = platform::now_ms();
+        let principal = authenticate(
+            ex.env,
+            &gateway.auth,
+            &gateway.version,
+            policy,
+            &ex.headers,
+            now,
+        )
+        .await?;
+        if let Some(principal) = &principal {
+            ex.ctx.auth_scheme = Some(principal.scheme);
+            ex.ctx.principal = principal.subject.clone();
+        }
+        ex.authenticated_headers = Some(upstream_headers(
+            &ex.headers,
+            &gateway.auth,
+            policy,
+            principal.as_ref(),
+        ));
+        ex.principal = principal;
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,42 @@
+//! Rate limit: the route's policies and the caller's plan's, before the cache and the origin,
+//! so a denied client costs neither and a cached answer does not bypass the limit.
+
+use super::{Flow, Stage};
+use crate::error::GatewayError;
+use crate::exchange::Exchange;
+use crate::http::header;
+use crate::platform;
+use crate::rate_limit::client;
+use crate::rate_limit::policy::KeyInputs;
+
+/// Checks every policy that applies (429 when one is exhausted, 503 when a fail-closed one
+/// cannot be checked) and notes the `RateLimit` headers for the response.
+pub struct RateLimit;
+
+impl Stage for RateLimit {
+    async fn request(&self, ex: &mut Exchange<'_>) -> Result<Flow, GatewayError> {
+        let route = ex.route()?;
+        // An authenticated caller without a plan of its own is on the plan `default`.
+        let plan = ex
+            .principal
+            .as_ref()
+            .map(|p| p.plan.as_deref().unwrap_or("default"));
+        let policies = route
+            .gateway()
+            .rate_limits
+            .for_request(&route.rate_limits, plan);
+        if policies.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let inputs = KeyInputs {
+            client_ip: header(&ex.headers, "cf-connecting-ip"),
+            route: &route.name,
+            headers: &ex.headers,
+            principal: ex.principal.as_ref(),
+        };
+        let admitted = client::check(ex.env, &policies, &inputs, platform::now_ms()).await?;
+        ex.ctx.rate_limit_calls = admitted.calls;
+        ex.ctx.rate_limit_headers = admitted.headers;
+        Ok(Flow::Continue)
+    }
+}
