@@ -151,6 +151,10 @@ try {
       ["pass-through", () => [`${passthrough.url}/users/1`]],
       ["pass-through, rebuilt", () => [`${passthrough.url}/rebuilt/users/1`]],
       ...both("plain", (base) => [`${base}/users/1`]),
+      ...both("cache hit", async (base) => {
+        if (!(await waitForCacheHit(`${base}/cached/1`))) console.log(`warning: ${base}/cached/1 never answered X-Cache: HIT`);
+        return [`${base}/cached/1`];
+      }),
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
