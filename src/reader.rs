@@ -370,12 +370,17 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The known key nearest to a misspelt one, if it is close enough to be a likely typo.
+/// The known key nearest to a misspelt one, if it is close enough to be a likely typo. Keys
+/// whose lengths differ by more than that are never compared, so a huge key costs a count of
+/// its characters, not an edit distance.
 fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let length = key.chars().count();
+    let near = |k: &str| 2.max(k.len() / 4);
     known
         .iter()
+        .filter(|k| length.abs_diff(k.len()) <= near(k))
         .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .filter(|(d, k)| *d <= near(k))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }

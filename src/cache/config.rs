@@ -111,9 +111,10 @@ pub fn parse_route_cache(
     let shared = object.boolean_or("shared", false, errors);
     let ignore_query = object.or("ignore_query", Vec::new(), errors, |v, p, errors| {
         let names = strings(v, p, errors)?;
+        // At most one `*`, last: what precedes a final `*` may hold none.
         let bad = names
             .iter()
-            .any(|n| n.is_empty() || n == "*" || n[..n.len() - 1].contains('*'));
+            .any(|n| n.is_empty() || n == "*" || n.strip_suffix('*').unwrap_or(n).contains('*'));
         if bad {
             errors.push(
                 p,
@@ -256,6 +257,12 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected} in {text}");
         }
+        // A name ending in a character of several bytes (found by the fuzzer).
+        assert!(
+            errors(json!({"mode": "origin", "ignore_query": ["utm\u{fffd}", "a*é*"]}))[0]
+                .contains("names must be non-empty")
+        );
+        assert!(errors(json!({"mode": "origin", "ignore_query": ["é", "ü*"]})).is_empty());
         assert!(errors(json!({"mode": "sometimes"}))[0]
             .contains("must be 'off', 'origin' or 'override'"));
         assert!(
