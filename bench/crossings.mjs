@@ -25,7 +25,7 @@ const WARM_UP = 50;
 const MARK = "gateway-crossings ";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-crossings-"));
-for (const file of ["index.js", "index_bg.wasm"]) fs.copyFileSync(path.join(ROOT, "build", file), path.join(dir, file));
+for (const file of ["entry.js", "index.js", "index_bg.wasm"]) fs.copyFileSync(path.join(ROOT, "build", file), path.join(dir, file));
 const glue = fs.readFileSync(path.join(dir, "index.js"), "utf8");
 const instantiation = /new WebAssembly\.Instance\(([\w$]+),([\w$]+)\(\)\)/g;
 if (!instantiation.test(glue)) throw new Error("build/index.js: no `new WebAssembly.Instance(module, imports())` to instrument");

@@ -7,6 +7,8 @@ mode="--release"
 [[ "${1:-}" == "--dev" ]] && mode="--dev"
 step "Building the Worker ($mode)"
 worker-build "$mode"
+# The entry module wraps worker-build's so that a panic is still answered (src/platform/entry.js).
+cp "$ROOT/src/platform/entry.js" "$ROOT/build/entry.js"
 wasm="$ROOT/build/index_bg.wasm"
 [[ -f "$wasm" ]] || fail "the build produced no $wasm"
 [[ "${GATEWAY_KEEP_WASM_NAMES:-}" == 1 ]] || "$NODE" "$ROOT/scripts/strip-wasm-names.mjs" "$wasm"

@@ -54,6 +54,9 @@ pub struct Deployment {
     pub metrics_store: bool,
     /// An Analytics Engine dataset (or a stand-in with its `writeDataPoint`) is bound.
     pub analytics: bool,
+    /// `PANIC_PROBE` is `on`: `POST {ADMIN_PREFIX}/panic` panics, for the tests of what a
+    /// panic is answered with. Off unless set; never set it in production.
+    pub panic_probe: bool,
 }
 
 /// `ADMIN_PREFIX` without a trailing slash; the default when absent or not an absolute path.
@@ -91,6 +94,7 @@ pub fn get(env: &Env) -> Rc<Deployment> {
                 metrics_store: env.durable_object(bindings::METRICS_STORE).is_ok(),
                 analytics: platform::binding_method(env, bindings::METRICS, "writeDataPoint")
                     .is_some(),
+                panic_probe: var("PANIC_PROBE").as_deref() == Some("on"),
             })
         })
         .clone()

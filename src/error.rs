@@ -29,6 +29,18 @@ pub enum GatewayError {
     MethodNotAllowed { allow: Vec<String> },
     /// The path is not acceptable: malformed percent-encoding or a dot segment.
     InvalidPath { reason: &'static str },
+    /// The request's URL or `Host` cannot be parsed (an invalid port, a malformed host).
+    InvalidUrl { cause: String },
+    /// A header value carries a control character (RFC 9110 §5.5), which no origin should be
+    /// sent: `name` is the header's.
+    InvalidHeader { name: String },
+    /// A WebSocket upgrade whose handshake RFC 6455 refuses (no or a malformed key).
+    InvalidHandshake { reason: &'static str },
+    /// A WebSocket upgrade for a protocol version other than 13 (RFC 6455 §4.4).
+    WebSocketVersion,
+    /// The request body did not arrive in full (shorter than its `Content-Length`, or a chunked
+    /// body never finished) before the upstream call's deadline or the client went away.
+    BodyIncomplete { timeout_ms: u64 },
     /// The request line or headers exceed the documented limits.
     RequestTooLarge { what: &'static str, limit: usize },
     /// No valid route configuration has ever been loaded by this isolate.
@@ -123,6 +135,11 @@ impl GatewayError {
             Self::RouteNotFound => "route-not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::InvalidPath { .. } => "invalid-path",
+            Self::InvalidUrl { .. } => "invalid-url",
+            Self::InvalidHandshake { .. } => "invalid-handshake",
+            Self::InvalidHeader { .. } => "invalid-header",
+            Self::WebSocketVersion => "websocket-version",
+            Self::BodyIncomplete { .. } => "body-incomplete",
             Self::RequestTooLarge { .. } => "request-too-large",
             Self::ConfigUnavailable { .. } => "config-unavailable",
             Self::UpstreamUnreachable { .. } => "upstream-unreachable",
@@ -156,6 +173,11 @@ impl GatewayError {
             Self::RouteNotFound
             | Self::MethodNotAllowed { .. }
             | Self::InvalidPath { .. }
+            | Self::InvalidUrl { .. }
+            | Self::InvalidHandshake { .. }
+            | Self::InvalidHeader { .. }
+            | Self::WebSocketVersion
+            | Self::BodyIncomplete { .. }
             | Self::RequestTooLarge { .. }
             | Self::RateLimited { .. }
             | Self::Unauthenticated { .. }
@@ -189,9 +211,14 @@ impl GatewayError {
             Self::RouteNotFound | Self::VersionNotFound { .. } | Self::ConfigNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::ConfigRejected { .. } => 422,
-            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
-                400
-            }
+            Self::InvalidPath { .. }
+            | Self::InvalidUrl { .. }
+            | Self::InvalidHandshake { .. }
+            | Self::InvalidHeader { .. }
+            | Self::RequestTooLarge { .. }
+            | Self::AdminInvalid { .. } => 400,
+            Self::BodyIncomplete { .. } => 408,
+            Self::WebSocketVersion => 426,
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => 403,
             Self::HeadersTooLarge { .. } => 431,
@@ -215,9 +242,14 @@ impl GatewayError {
             }
             Self::MethodNotAllowed { .. } => "Method Not Allowed",
             Self::ConfigRejected { .. } => "Unprocessable Content",
-            Self::InvalidPath { .. } | Self::RequestTooLarge { .. } | Self::AdminInvalid { .. } => {
-                "Bad Request"
-            }
+            Self::InvalidPath { .. }
+            | Self::InvalidUrl { .. }
+            | Self::InvalidHandshake { .. }
+            | Self::InvalidHeader { .. }
+            | Self::RequestTooLarge { .. }
+            | Self::AdminInvalid { .. } => "Bad Request",
+            Self::BodyIncomplete { .. } => "Request Timeout",
+            Self::WebSocketVersion => "Upgrade Required",
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => "Unauthorized",
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => {
                 "Forbidden"
@@ -246,6 +278,17 @@ impl GatewayError {
                 format!("This route accepts only: {}.", allow.join(", "))
             }
             Self::InvalidPath { reason } => format!("The request path is invalid: {reason}."),
+            Self::InvalidUrl { .. } => "The request's URL or Host cannot be parsed.".into(),
+            Self::InvalidHandshake { reason } => {
+                format!("The WebSocket handshake is invalid: {reason}.")
+            }
+            Self::WebSocketVersion => "Only WebSocket version 13 is supported.".into(),
+            Self::InvalidHeader { name } => {
+                format!("The header '{name}' carries a control character.")
+            }
+            Self::BodyIncomplete { timeout_ms } => format!(
+                "The request body did not arrive in full: it ended early, or took over {timeout_ms} ms."
+            ),
             Self::RequestTooLarge { what, limit } => {
                 format!("The {what} exceeds the limit of {limit} bytes.")
             }
@@ -323,6 +366,7 @@ impl GatewayError {
     pub fn log_cause(&self) -> Option<&str> {
         match self {
             Self::ConfigUnavailable { cause }
+            | Self::InvalidUrl { cause }
             | Self::UpstreamUnreachable { cause, .. }
             | Self::BackendFailed { cause, .. }
             | Self::RateLimitUnavailable { cause, .. }
@@ -340,6 +384,7 @@ impl GatewayError {
         let mut headers = vec![("cache-control", "no-store".to_string())];
         match self {
             Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
+            Self::WebSocketVersion => headers.push(("sec-websocket-version", "13".to_string())),
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }

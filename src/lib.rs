@@ -47,6 +47,7 @@ use observe::{access_log, request_id, trace::TraceContext};
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
     let started_ms = platform::now_ms();
+    platform::report_panics();
     let headers = platform::fetch::entries(req.headers());
     let request_id =
         request_id::accept_or_generate(header(&headers, "x-request-id"), platform::random_bytes());
@@ -58,7 +59,14 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     let mut ctx = RequestContext::new(request_id, trace, started_ms);
     ctx.method = req.method().to_string();
 
-    let (outcome, mut ctx) = match req.url() {
+    let url = req.url().map_err(|e| e.to_string()).and_then(|url| {
+        // `Host: user@h` parses, but a Host never carries userinfo (RFC 9110 §7.2).
+        match url.username().is_empty() && url.password().is_none() {
+            true => Ok(url),
+            false => Err(format!("the Host carries userinfo: {url}")),
+        }
+    });
+    let (outcome, mut ctx) = match url {
         Ok(url) => {
             ctx.host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             ctx.path = url.path().to_string();
@@ -66,11 +74,12 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
             let outcome = pipeline::run(&mut exchange).await;
             (outcome, exchange.ctx)
         }
+        // The runtime accepts some URLs the URL standard refuses (a port above 65535, a host
+        // with a space): the client's mistake, answered before any stage runs.
         Err(e) => {
-            let error = GatewayError::Internal {
-                cause: format!("request URL unreadable: {e}"),
-            };
-            (Err(error), ctx)
+            let mut cause = format!("request URL unreadable: {e}");
+            truncate(&mut cause, 512);
+            (Err(GatewayError::InvalidUrl { cause }), ctx)
         }
     };
     let response = match outcome {
@@ -94,6 +103,17 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
         metrics::recorder::record(&deployment, &env, &worker_ctx, ctx.sample(finished_ms));
     }
     Ok(response)
+}
+
+/// Shortens `text` to at most `max` bytes, at a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
 }
 
 /// The one place an error becomes a response: RFC 9457 problem+json with a stable code.

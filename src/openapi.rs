@@ -201,7 +201,7 @@ fn operation(
             json!({"description": "Switching Protocols: a WebSocket connection to the service."}),
         );
     }
-    for (status, reason) in error_statuses(gateway, route) {
+    for (status, reason) in error_statuses(gateway, route, method) {
         responses.insert(status.to_string(), problem_response(status, reason));
     }
 
@@ -249,10 +249,10 @@ fn security(auth: &RouteAuth) -> Value {
 }
 
 /// The gateway's own answers this route can give, with the condition for each.
-fn error_statuses(gateway: &Gateway, route: &Route) -> Vec<(u16, &'static str)> {
+fn error_statuses(gateway: &Gateway, route: &Route, method: &str) -> Vec<(u16, &'static str)> {
     let mut out = vec![(
         400,
-        "The path is malformed (bad percent-encoding, dot segments).",
+        "The path, URL, a header or a WebSocket handshake is malformed.",
     )];
     if route.auth.is_some() {
         out.push((401, "Credentials are missing, invalid or expired."));
@@ -277,6 +277,12 @@ fn error_statuses(gateway: &Gateway, route: &Route) -> Vec<(u16, &'static str)> 
             "The route limits bodies and Content-Length is missing.",
         ));
         out.push((413, "The body exceeds the route's limit."));
+    }
+    if !matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        out.push((408, "The request body did not arrive in full."));
+    }
+    if route.websocket && method == "GET" {
+        out.push((426, "A WebSocket upgrade for a version other than 13."));
     }
     if !gateway.rate_limits.policies.is_empty() {
         out.push((429, "A rate limit is exhausted; see Retry-After."));

@@ -191,6 +191,9 @@ pub async fn handle(
                 }),
             }
         }
+        ("POST", ["panic"]) if crate::deployment::get(env).panic_probe => {
+            panic!("the panic probe was asked to panic")
+        }
         ("POST", ["cache", "purge"]) => {
             let body = req.text().await.map_err(internal)?;
             let targets = cache::purge_targets(&*gateway?, &body, url)?;

@@ -9,17 +9,28 @@ use worker::{Headers, Response, ResponseBody};
 
 use super::js;
 
+/// A request body streamed through to the origin: the client's stream and, when the client
+/// declared it, its length (so the origin gets a `Content-Length` too).
+pub struct Upload {
+    pub stream: worker::web_sys::ReadableStream,
+    pub length: Option<u64>,
+}
+
 /// How a subrequest with a deadline ended.
 pub enum Sent {
     /// The response headers arrived in time; the body streams on without a deadline.
     Answered(Response),
     /// The deadline passed first and the subrequest was aborted.
     TimedOut,
+    /// The client's body had not arrived in full when the deadline passed, or the client went
+    /// away before it did: the origin was waiting for the client, not the other way round.
+    BodyIncomplete,
     /// The runtime refused or failed the request (refused, reset, DNS, TLS), with its message.
     Failed(String),
 }
 
-/// Sends `method url` with `headers` and `body` streamed through, within `timeout_ms` for the
+/// Sends `method url` with `headers` and `body` streamed through (watched, so that a client
+/// that never finishes it is told apart from a slow origin), within `timeout_ms` for the
 /// response headers. Redirects are returned, never followed. `Err` when the request cannot
 /// even be built (a header with NUL, or one the runtime refuses) or the runtime answers with
 /// something other than a response.
@@ -27,21 +38,24 @@ pub async fn send(
     url: &str,
     method: &str,
     headers: &[(String, String)],
-    body: Option<JsValue>,
+    body: Option<Upload>,
     timeout_ms: u64,
 ) -> Result<Sent, String> {
     let packed = packed(headers)?;
-    // Timeouts are whole milliseconds well below the timer's 2^31 limit (validated config).
-    let promise = js::fetch_within(
-        url,
-        method,
-        &packed,
-        &body.unwrap_or(JsValue::UNDEFINED),
-        timeout_ms as f64,
-    )
-    .map_err(|e| worker::Error::from(e).to_string())?;
+    let (stream, length) = match body {
+        Some(upload) => (
+            JsValue::from(upload.stream),
+            upload.length.map(|n| n as f64),
+        ),
+        None => (JsValue::UNDEFINED, None),
+    };
+    // Timeouts are whole milliseconds well below the timer's 2^31 limit (validated config);
+    // lengths are below 2^53 (a route's body limit, or what the runtime accepted).
+    let promise = js::fetch_within(url, method, &packed, &stream, length, timeout_ms as f64)
+        .map_err(|e| worker::Error::from(e).to_string())?;
     match JsFuture::from(promise).await {
         Ok(answer) if answer.is_null() => Ok(Sent::TimedOut),
+        Ok(answer) if answer.as_f64() == Some(0.0) => Ok(Sent::BodyIncomplete),
         Ok(answer) => answer
             .dyn_into::<web_sys::Response>()
             .map(|response| Sent::Answered(Response::from(response)))

@@ -33,9 +33,41 @@ function within(promise, ms) {
   const deadline = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
-export function fetch_within(url, method, packed, body, ms) {
-  const request = new Request(url, { method, headers: unpack_headers(packed), body, redirect: "manual" });
-  return fetch_until(request, ms);
+function watch(body, length) {
+  const watched = { body, waiting: false, failed: false };
+  if (body === undefined) return watched;
+  // The same bytes, pumped through a stream of our own (a declared length stays declared), so
+  // that it is known whether the subrequest is waiting for the client or for the origin.
+  const through = length === undefined ? new TransformStream() : new FixedLengthStream(length);
+  watched.body = through.readable;
+  const reader = body.getReader();
+  const writer = through.writable.getWriter();
+  const client = (error) => { watched.failed = true; writer.abort(error).catch(() => {}); };
+  (async () => {
+    let received = 0;
+    for (;;) {
+      let chunk;
+      watched.waiting = true;
+      try { chunk = await reader.read(); } catch (error) { return client(error); } finally { watched.waiting = false; }
+      if (chunk.done) {
+        if (length !== undefined && received < length) return client(new Error("body shorter than Content-Length"));
+        return writer.close().catch(() => {});
+      }
+      received += chunk.value.byteLength;
+      // A write fails when the origin's side is gone: the fetch itself says why.
+      try { await writer.write(chunk.value); } catch { return reader.cancel().catch(() => {}); }
+    }
+  })();
+  return watched;
+}
+export function fetch_within(url, method, packed, body, length, ms) {
+  const watched = watch(body, length);
+  const request = new Request(url, { method, headers: unpack_headers(packed), body: watched.body, redirect: "manual" });
+  // 0: the subrequest was waiting for the client's body, which never arrived in full.
+  return fetch_until(request, ms).then(
+    (response) => (response === null && watched.waiting ? 0 : response),
+    (error) => { if (watched.failed) return 0; throw error; },
+  );
 }
 export function get_text(url, ms) {
   return fetch_until(url, ms, async (response) =>
@@ -54,6 +86,9 @@ export function object_call(env, binding, name, method, url, body, ms) {
     return text;
   });
   return ms === undefined ? answer : within(answer, ms);
+}
+export function panicked(message) {
+  globalThis.__gatewayPanicked?.(message);
 }
 export function pack_headers(headers) {
   let packed = "";
@@ -74,6 +109,7 @@ extern "C" {
         method: &str,
         packed_headers: &str,
         body: &JsValue,
+        length: Option<f64>,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
     pub fn get_text(url: &str, ms: f64) -> js_sys::Promise;
@@ -88,6 +124,7 @@ extern "C" {
         body: Option<String>,
         ms: Option<f64>,
     ) -> Result<js_sys::Promise, JsValue>;
+    pub fn panicked(message: &str);
     pub fn pack_headers(headers: &web_sys::Headers) -> String;
     #[wasm_bindgen(catch)]
     pub fn unpack_headers(packed: &str) -> Result<web_sys::Headers, JsValue>;

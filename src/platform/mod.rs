@@ -91,6 +91,27 @@ pub fn log_error(line: &str) {
     eprintln!("{line}");
 }
 
+/// Makes a panic answerable: once per Wasm instance, chains a hook after the one the `worker`
+/// crate installed (which logs the panic and marks the instance for re-creation) that tells
+/// the Worker's entry module (`entry.js`). A panic aborts the instance, so the requests it was
+/// serving would never settle; the entry module answers each of them with a problem instead.
+pub fn report_panics() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        thread_local! {
+            static REPORTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if REPORTING.with(|reporting| reporting.replace(true)) {
+            return;
+        }
+        let logged = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            logged(info);
+            js::panicked(&info.to_string());
+        }));
+    }
+}
+
 /// The binding `name` and its function `method`, when the environment binds something that has
 /// one. Bindings are found by what they do rather than by their class name, which differs
 /// between the platform and a local stand-in (an RPC service in tests).

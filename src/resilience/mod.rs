@@ -8,11 +8,10 @@ pub mod fallback;
 pub mod retry;
 pub mod service;
 
-use worker::wasm_bindgen::JsValue;
 use worker::Response;
 
 use crate::error::GatewayError;
-use crate::platform;
+use crate::platform::{self, fetch::Upload};
 use crate::upstream::{self, target, Outbound};
 use service::Service;
 
@@ -35,7 +34,7 @@ pub struct ServiceRequest<'a> {
 /// Every attempt's outcome feeds the upstream's circuit breaker.
 pub async fn call(
     request: &ServiceRequest<'_>,
-    mut body: Option<JsValue>,
+    mut body: Option<Upload>,
 ) -> Result<Response, GatewayError> {
     let service = request.service;
     let retry_allowed =

@@ -31,6 +31,7 @@ pub fn check(
         });
     }
     check_headers(headers, MAX_HEADER_BYTES, MAX_HEADERS)?;
+    check_values(headers)?;
     check_path(path)
 }
 
@@ -54,6 +55,16 @@ pub fn check_headers(
         });
     }
     Ok(())
+}
+
+/// Refuses a header value with a control character other than tab: the runtime passes them
+/// on, and an origin may read them as the end of a field.
+pub fn check_values(headers: &[(String, String)]) -> Result<(), GatewayError> {
+    let control = |b: u8| (b < b' ' && b != b'\t') || b == 0x7f;
+    match headers.iter().find(|(_, value)| value.bytes().any(control)) {
+        Some((name, _)) => Err(GatewayError::InvalidHeader { name: name.clone() }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses a body over `limit` bytes by its `Content-Length`; with a limit, a body without one
@@ -165,6 +176,20 @@ mod tests {
             check("/", None, &many),
             Err(GatewayError::HeadersTooLarge { what: "fields", .. })
         ));
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        let h = |value: &str| vec![("x-a".to_string(), value.to_string())];
+        assert!(check_values(&h("a\tb c~")).is_ok());
+        for bad in ["a\u{1}b", "a\rb", "a\nb", "a\u{7f}", "\u{0}"] {
+            assert_eq!(
+                check_values(&h(bad)),
+                Err(GatewayError::InvalidHeader { name: "x-a".into() }),
+                "{bad:?}"
+            );
+        }
+        assert!(check("/", None, &h("a\u{1}")).is_err());
     }
 
     #[test]

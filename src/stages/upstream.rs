@@ -2,12 +2,11 @@
 //! skipping open circuits, retried where the service allows, all within the call's deadline;
 //! request and response bodies stream through untouched.
 
-use worker::wasm_bindgen::JsValue;
-
 use super::{Flow, Stage};
 use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Reply};
-use crate::platform;
+use crate::http::header;
+use crate::platform::{self, fetch::Upload};
 use crate::resilience;
 
 /// Relays the origin's answer (502 unreachable, 504 too slow, 503 every circuit open).
@@ -21,7 +20,10 @@ impl Stage for Upstream {
         // GET and HEAD carry no body.
         let body = match ex.ctx.method.as_str() {
             "GET" | "HEAD" => None,
-            _ => ex.request.inner().body().map(JsValue::from),
+            _ => ex.request.inner().body().map(|stream| Upload {
+                stream,
+                length: header(&ex.headers, "content-length").and_then(|v| v.trim().parse().ok()),
+            }),
         };
         let sent_at = platform::now_ms();
         let request = call.request(

@@ -9,7 +9,8 @@ use crate::platform;
 use crate::resilience;
 use crate::upstream::websocket;
 
-/// Passes upgrades through to the service (101), or relays its refusal.
+/// Passes upgrades through to the service (101), or relays its refusal; refuses handshakes
+/// RFC 6455 does not accept (400, or 426 for another protocol version).
 pub struct WebSocket;
 
 impl Stage for WebSocket {
@@ -18,6 +19,7 @@ impl Stage for WebSocket {
         if !route.websocket || !websocket::is_upgrade(&ex.ctx.method, &ex.headers) {
             return Ok(Flow::Continue);
         }
+        websocket::check_handshake(&ex.headers)?;
         let call = ex.call()?;
         let service = route.service(&call.service)?;
         let handshake = websocket::handshake_headers(&ex.upstream_headers);

@@ -9,11 +9,10 @@ pub mod headers;
 pub mod target;
 pub mod websocket;
 
-use worker::wasm_bindgen::JsValue;
 use worker::{Response, ResponseBody};
 
 use crate::error::GatewayError;
-use crate::platform::fetch::{self, Sent};
+use crate::platform::fetch::{self, Sent, Upload};
 
 /// One request to send upstream.
 #[derive(Debug)]
@@ -27,10 +26,7 @@ pub struct Outbound<'a> {
 
 /// Sends `outbound` with `body` streamed through, within the service's timeout.
 /// Redirects are returned to the client, never followed by the gateway.
-pub async fn send(
-    outbound: &Outbound<'_>,
-    body: Option<JsValue>,
-) -> Result<Response, GatewayError> {
+pub async fn send(outbound: &Outbound<'_>, body: Option<Upload>) -> Result<Response, GatewayError> {
     let sent = fetch::send(
         outbound.url,
         outbound.method,
@@ -46,6 +42,9 @@ pub async fn send(
         Sent::Answered(response) => Ok(response),
         Sent::TimedOut => Err(GatewayError::UpstreamTimeout {
             service: outbound.service.to_string(),
+            timeout_ms: outbound.timeout_ms,
+        }),
+        Sent::BodyIncomplete => Err(GatewayError::BodyIncomplete {
             timeout_ms: outbound.timeout_ms,
         }),
         Sent::Failed(cause) => Err(GatewayError::UpstreamUnreachable {

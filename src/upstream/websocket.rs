@@ -6,6 +6,7 @@
 use worker::Response;
 
 use crate::error::GatewayError;
+use crate::http::header;
 use crate::platform::fetch::{entries, to_headers};
 
 /// Whether the request asks to become a WebSocket (RFC 6455 §4.1: a GET with
@@ -18,6 +19,32 @@ pub fn is_upgrade(method: &str, headers: &[(String, String)]) -> bool {
                     .split(',')
                     .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
         })
+}
+
+/// Refuses a client handshake RFC 6455 §4.2.1 does not accept: `Sec-WebSocket-Key` must be the
+/// base64 of 16 bytes, and `Sec-WebSocket-Version` 13 (anything else is answered 426 with the
+/// version that is).
+pub fn check_handshake(headers: &[(String, String)]) -> Result<(), GatewayError> {
+    use base64::Engine;
+    let key = header(headers, "sec-websocket-key").map(str::trim);
+    let decoded = key.map(|k| base64::engine::general_purpose::STANDARD.decode(k));
+    match decoded {
+        None => {
+            return Err(GatewayError::InvalidHandshake {
+                reason: "Sec-WebSocket-Key is missing",
+            })
+        }
+        Some(Ok(bytes)) if bytes.len() == 16 => {}
+        Some(_) => {
+            return Err(GatewayError::InvalidHandshake {
+                reason: "Sec-WebSocket-Key is not the base64 of 16 bytes",
+            })
+        }
+    }
+    match header(headers, "sec-websocket-version").map(str::trim) {
+        Some("13") => Ok(()),
+        _ => Err(GatewayError::WebSocketVersion),
+    }
 }
 
 /// The upstream handshake: the forwarded headers plus the upgrade itself, which ordinary
@@ -85,6 +112,40 @@ mod tests {
         assert!(!is_upgrade("POST", &pairs(&[("upgrade", "websocket")])));
         assert!(!is_upgrade("GET", &pairs(&[("upgrade", "h2c")])));
         assert!(!is_upgrade("GET", &[]));
+    }
+
+    #[test]
+    fn handshakes_need_a_16_byte_key_and_version_13() {
+        let good = pairs(&[
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", "13"),
+        ]);
+        assert_eq!(check_handshake(&good), Ok(()));
+        for (key, version, code) in [
+            (None, Some("13"), "invalid-handshake"),
+            (Some("short"), Some("13"), "invalid-handshake"),
+            (
+                Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                Some("13"),
+                "invalid-handshake",
+            ),
+            (
+                Some("dGhlIHNhbXBsZSBub25jZQ=="),
+                Some("8"),
+                "websocket-version",
+            ),
+            (Some("dGhlIHNhbXBsZSBub25jZQ=="), None, "websocket-version"),
+        ] {
+            let mut headers = Vec::new();
+            if let Some(key) = key {
+                headers.push(("sec-websocket-key".to_string(), key.to_string()));
+            }
+            if let Some(version) = version {
+                headers.push(("sec-websocket-version".to_string(), version.to_string()));
+            }
+            let error = check_handshake(&headers).expect_err("refused");
+            assert_eq!(error.code(), code, "{key:?} {version:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 // Shared by the end-to-end tests: real origin HTTP servers on loopback and the built gateway
 // Worker running in Miniflare (workerd) with a real KV namespace.
+import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -64,12 +65,17 @@ const ANALYTICS_RECORDER = {
   export default { fetch: () => new Response(null, { status: 404 }) };`,
 };
 
-/** Miniflare's options for a Worker built by worker-build into `buildDir`. */
+/**
+ * Miniflare's options for a Worker built by worker-build into `buildDir`; its entry module is
+ * `entry.js` when the build has one (the gateway's), else worker-build's `index.js`.
+ */
 export function builtWorker(name, buildDir) {
+  const entry = path.join(buildDir, "entry.js");
   return {
     name,
     modulesRoot: buildDir,
     modules: [
+      ...(fs.existsSync(entry) ? [{ type: "ESModule", path: entry }] : []),
       { type: "ESModule", path: path.join(buildDir, "index.js") },
       { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
     ],

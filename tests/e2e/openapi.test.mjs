@@ -76,7 +76,7 @@ test("every feature the generator describes still validates, and reads as config
   assert.deepEqual(item.put.security, [{ bearer: [] }, { apiKey: [] }]);
   assert.equal(item.put["x-gateway-scopes"], "items:write");
   assert.deepEqual(Object.keys(item.put.responses).sort(),
-    ["400", "401", "403", "411", "413", "429", "431", "502", "503", "504", "default"]);
+    ["400", "401", "403", "408", "411", "413", "429", "431", "502", "503", "504", "default"]);
   assert.equal(doc.components.securitySchemes.apiKey.name, "x-key");
   assert.equal(doc.components.securitySchemes["cookie-sid"].in, "cookie");
   assert.deepEqual(doc.paths["/me"].get.security, [{ bearer: [] }, { "cookie-sid": [] }, {}]);
