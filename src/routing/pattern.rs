@@ -67,6 +67,13 @@ pub fn parse(pattern: &str) -> Result<Vec<Part>, String> {
                 if !closed {
                     return Err("has a '{' without a matching '}'".into());
                 }
+                // The router reads `}}` right after a name as a brace inside it (found by the
+                // fuzzer: `/{id}}}` captured a parameter called `id}`).
+                if chars.peek() == Some(&'}') {
+                    return Err(
+                        "has '}' right after a parameter, which the router reads as part of its name".into(),
+                    );
+                }
                 let (name, catch_all) = match name.strip_prefix('*') {
                     Some(rest) => (rest.to_string(), true),
                     None => (name, false),
@@ -165,6 +172,13 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_brace_right_after_a_parameter_is_refused() {
+        assert!(parse("/{id}}}").is_err());
+        assert!(parse("/{id}x}}").is_ok());
+        assert!(parse("/{{x}}/{id}").is_ok());
+    }
 
     #[test]
     fn parses_params_catch_alls_and_escaped_braces() {
