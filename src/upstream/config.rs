@@ -22,7 +22,16 @@ pub fn parse_upstream_url(text: &str) -> Result<Upstream, String> {
              form (xn--...) and percent-encode the path"
         ));
     }
-    let url = url::Url::parse(text).map_err(|e| format!("'{text}' is not a valid URL: {e}"))?;
+    // Host names are compared in lower case, and the URL reader's ASCII-only host back end
+    // (see Cargo.toml) expects them so; a percent-encoded host has no use here.
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+    let cut = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(cut);
+    if authority.contains('%') {
+        return Err(format!("'{text}' has a percent-encoded host"));
+    }
+    let lowered = format!("{scheme}://{}{tail}", authority.to_ascii_lowercase());
+    let url = url::Url::parse(&lowered).map_err(|e| format!("'{text}' is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("'{text}' must use http or https"));
     }
@@ -241,12 +250,19 @@ mod tests {
         let upstream = parse_upstream_url("https://xn--bcher-kva.example/api/").expect("valid");
         assert_eq!(upstream.origin, "https://xn--bcher-kva.example");
         assert_eq!(upstream.base_path, "/api");
+        let upper = parse_upstream_url("https://API.Example.com/Base").expect("valid");
+        assert_eq!(
+            (upper.origin.as_str(), upper.base_path.as_str()),
+            ("https://api.example.com", "/Base")
+        );
         for bad in [
             "ftp://x",
             "not a url",
             "https://u:p@h",
             "https://h/?q",
             "https://h/#f",
+            // Found by the fuzzer: the host back end assumed lower case after decoding.
+            "http://%DD%DD/x",
         ] {
             assert!(parse_upstream_url(bad).is_err(), "{bad}");
         }
