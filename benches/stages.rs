@@ -211,6 +211,7 @@ fn main() {
             route: "product".into(),
             tags: vec!["catalog".into()],
             url: "u".into(),
+            prefixes: plan.prefix_ids(),
         },
         body: vec![b'x'; 1024],
     };

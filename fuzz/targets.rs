@@ -12,6 +12,7 @@ use edge_gateway::cache::control::{list_members, parse_http_date, Directives};
 use edge_gateway::cache::entry::Entry;
 use edge_gateway::cache::freshness::{self, RequestFacts};
 use edge_gateway::cache::key;
+use edge_gateway::cache::range::{self, Ranges};
 use edge_gateway::config;
 use edge_gateway::http;
 use edge_gateway::observe::request_id;
@@ -180,6 +181,11 @@ pub fn cache_headers(data: &[u8]) {
     for value in &values {
         let _ = parse_http_date(value);
         let _ = list_members(value).count();
+        let length = data.len() as u64;
+        if let Ranges::Parts(parts) = range::parse(Some(value), length) {
+            let _ = range::multipart(data, &parts, Some(value), "b");
+        }
+        let _ = range::if_range_holds(Some(value), Some(value), Some(value));
     }
     let status = data.first().map_or(200, |b| 200 + u16::from(*b) % 400);
     let facts = RequestFacts {

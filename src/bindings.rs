@@ -13,3 +13,9 @@ pub const METRICS_STORE: &str = "METRICS_STORE";
 pub const METRICS: &str = "METRICS";
 /// Secret that enables the admin API.
 pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+/// Variable naming the zone whose cache purges also go to through the Cloudflare API.
+pub const CLOUDFLARE_ZONE_ID: &str = "CLOUDFLARE_ZONE_ID";
+/// Variable overriding where the Cloudflare API is.
+pub const CLOUDFLARE_API_URL: &str = "CLOUDFLARE_API_URL";
+/// Secret: an API token allowed to purge the zone's cache.
+pub const CLOUDFLARE_API_TOKEN: &str = "CLOUDFLARE_API_TOKEN";

@@ -57,6 +57,34 @@ pub struct Deployment {
     /// `PANIC_PROBE` is `on`: `POST {ADMIN_PREFIX}/panic` panics, for the tests of what a
     /// panic is answered with. Off unless set; never set it in production.
     pub panic_probe: bool,
+    /// `CLOUDFLARE_ZONE_ID` is set: purges also go through the Cloudflare API.
+    pub purge_zone: Option<PurgeZone>,
+}
+
+/// The zone purges go to, and where its API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeZone {
+    pub zone_id: String,
+    /// Without a trailing slash.
+    pub api_url: String,
+}
+
+/// Where the Cloudflare API is unless `CLOUDFLARE_API_URL` says otherwise.
+pub const DEFAULT_CLOUDFLARE_API_URL: &str = "https://api.cloudflare.com/client/v4";
+
+/// The purge zone from `CLOUDFLARE_ZONE_ID` and `CLOUDFLARE_API_URL`: none without a zone id;
+/// the default API unless the URL is an absolute http(s) one.
+pub fn purge_zone(zone_id: Option<&str>, api_url: Option<&str>) -> Option<PurgeZone> {
+    let zone_id = zone_id.map(str::trim).filter(|z| !z.is_empty())?;
+    let api_url = api_url
+        .map(str::trim)
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .unwrap_or(DEFAULT_CLOUDFLARE_API_URL)
+        .trim_end_matches('/');
+    Some(PurgeZone {
+        zone_id: zone_id.to_string(),
+        api_url: api_url.to_string(),
+    })
 }
 
 /// `ADMIN_PREFIX` without a trailing slash; the default when absent or not an absolute path.
@@ -95,6 +123,10 @@ pub fn get(env: &Env) -> Rc<Deployment> {
                 analytics: platform::binding_method(env, bindings::METRICS, "writeDataPoint")
                     .is_some(),
                 panic_probe: var("PANIC_PROBE").as_deref() == Some("on"),
+                purge_zone: purge_zone(
+                    var(bindings::CLOUDFLARE_ZONE_ID).as_deref(),
+                    var(bindings::CLOUDFLARE_API_URL).as_deref(),
+                ),
             })
         })
         .clone()
@@ -138,6 +170,27 @@ mod tests {
         assert!(access_log_enabled(Some("on")));
         assert!(!access_log_enabled(Some("off")));
         assert!(!access_log_enabled(Some(" false ")));
+    }
+
+    #[test]
+    fn a_purge_zone_needs_an_id_and_defaults_to_the_public_api() {
+        assert_eq!(purge_zone(None, Some("http://127.0.0.1:1")), None);
+        assert_eq!(purge_zone(Some(" "), None), None);
+        assert_eq!(
+            purge_zone(Some("z1"), None).map(|z| z.api_url),
+            Some(DEFAULT_CLOUDFLARE_API_URL.to_string())
+        );
+        assert_eq!(
+            purge_zone(Some("z1"), Some("http://127.0.0.1:9/client/v4/")),
+            Some(PurgeZone {
+                zone_id: "z1".into(),
+                api_url: "http://127.0.0.1:9/client/v4".into()
+            })
+        );
+        assert_eq!(
+            purge_zone(Some("z1"), Some("ftp://x")).map(|z| z.api_url),
+            Some(DEFAULT_CLOUDFLARE_API_URL.to_string())
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum GatewayError {
     InvalidHandshake { reason: &'static str },
     /// A WebSocket upgrade for a protocol version other than 13 (RFC 6455 §4.4).
     WebSocketVersion,
+    /// A `Range` none of whose ranges lies within the stored body of `length` bytes.
+    RangeNotSatisfiable { length: u64 },
     /// The request body did not arrive in full (shorter than its `Content-Length`, or a chunked
     /// body never finished) before the upstream call's deadline or the client went away.
     BodyIncomplete { timeout_ms: u64 },
@@ -140,6 +142,7 @@ impl GatewayError {
             Self::InvalidHeader { .. } => "invalid-header",
             Self::WebSocketVersion => "websocket-version",
             Self::BodyIncomplete { .. } => "body-incomplete",
+            Self::RangeNotSatisfiable { .. } => "range-not-satisfiable",
             Self::RequestTooLarge { .. } => "request-too-large",
             Self::ConfigUnavailable { .. } => "config-unavailable",
             Self::UpstreamUnreachable { .. } => "upstream-unreachable",
@@ -178,6 +181,7 @@ impl GatewayError {
             | Self::InvalidHeader { .. }
             | Self::WebSocketVersion
             | Self::BodyIncomplete { .. }
+            | Self::RangeNotSatisfiable { .. }
             | Self::RequestTooLarge { .. }
             | Self::RateLimited { .. }
             | Self::Unauthenticated { .. }
@@ -219,6 +223,7 @@ impl GatewayError {
             | Self::AdminInvalid { .. } => 400,
             Self::BodyIncomplete { .. } => 408,
             Self::WebSocketVersion => 426,
+            Self::RangeNotSatisfiable { .. } => 416,
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => 403,
             Self::HeadersTooLarge { .. } => 431,
@@ -250,6 +255,7 @@ impl GatewayError {
             | Self::AdminInvalid { .. } => "Bad Request",
             Self::BodyIncomplete { .. } => "Request Timeout",
             Self::WebSocketVersion => "Upgrade Required",
+            Self::RangeNotSatisfiable { .. } => "Range Not Satisfiable",
             Self::AdminUnauthorized | Self::Unauthenticated { .. } => "Unauthorized",
             Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => {
                 "Forbidden"
@@ -283,6 +289,9 @@ impl GatewayError {
                 format!("The WebSocket handshake is invalid: {reason}.")
             }
             Self::WebSocketVersion => "Only WebSocket version 13 is supported.".into(),
+            Self::RangeNotSatisfiable { length } => {
+                format!("No requested range lies within the {length} bytes of the body.")
+            }
             Self::InvalidHeader { name } => {
                 format!("The header '{name}' carries a control character.")
             }
@@ -385,6 +394,9 @@ impl GatewayError {
         match self {
             Self::MethodNotAllowed { allow } => headers.push(("allow", allow.join(", "))),
             Self::WebSocketVersion => headers.push(("sec-websocket-version", "13".to_string())),
+            Self::RangeNotSatisfiable { length } => {
+                headers.push(("content-range", format!("bytes */{length}")));
+            }
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }

@@ -8,13 +8,16 @@ use std::rc::Rc;
 use worker::{Context, Env, Request, Response, Url};
 
 use crate::auth::authenticate::Principal;
+use crate::cache::fill::Fill;
 use crate::cache::lookup::Stored;
-use crate::cache::plan::Plan;
+use crate::cache::plan::{Caller, Plan};
 use crate::config::route::Route;
 use crate::config::Gateway;
 use crate::context::RequestContext;
 use crate::deployment::{self, Deployment};
 use crate::error::GatewayError;
+use crate::http::{Head, Whole};
+use crate::platform;
 use crate::resilience::service::Service;
 use crate::resilience::{self, ServiceRequest};
 use crate::upstream::{self, headers, websocket};
@@ -46,12 +49,23 @@ pub struct Exchange<'a> {
     pub upstream_headers: Vec<(String, String)>,
     /// The call to the route's service, prepared without I/O.
     pub call: Option<Prepared>,
-    /// What the cache stage asked the origin for, settled on the way out: the plan and what
-    /// was stored.
-    pub cache: Option<(Plan, Option<Stored>)>,
+    /// What the cache lookup left for the cache store to settle on the way out.
+    pub cache: Option<Pending>,
+    /// On a cached fan-out: each backend answer its composition is made of, and whether none
+    /// is missing or stood in for, so the cache can judge the composition by them.
+    pub composed: Option<(Vec<Head>, bool)>,
     /// Platform times when the origin was asked and when its answer (or failure) came.
     pub sent_ms: f64,
     pub received_ms: f64,
+}
+
+/// A cache lookup that asks the origin: its plan, what was stored (to revalidate or stand in),
+/// and the fill this request owns when others wait for its answer.
+#[derive(Debug)]
+pub struct Pending {
+    pub plan: Plan,
+    pub stored: Option<Stored>,
+    pub fill: Option<Fill>,
 }
 
 /// The matched route: its index in the route table and the parameters its pattern captured
@@ -134,9 +148,33 @@ impl Prepared {
     }
 }
 
+/// A service call to be made again after the response: see [`Exchange::again`].
+pub struct Again {
+    gateway: Rc<Gateway>,
+    call: Prepared,
+    query: Option<String>,
+    pub deadline_ms: f64,
+}
+
+impl Again {
+    /// The call, with `headers`.
+    pub fn send(
+        self,
+        headers: Vec<(String, String)>,
+    ) -> impl std::future::Future<Output = Result<Response, GatewayError>> + 'static {
+        call_later(
+            self.gateway,
+            self.call,
+            self.query,
+            headers,
+            self.deadline_ms,
+        )
+    }
+}
+
 /// A `GET` of the same call that outlives the request (a background refresh): it owns what
 /// it needs, goes to no sticky upstream, and ends by `deadline_ms`.
-pub async fn call_later(
+async fn call_later(
     gateway: Rc<Gateway>,
     call: Prepared,
     query: Option<String>,
@@ -195,9 +233,7 @@ impl From<Option<Vec<u8>>> for Body {
 
 impl Reply {
     /// A reply the gateway composed: `(status, headers, body)`.
-    pub fn composed(
-        (status, headers, body): (u16, Vec<(String, String)>, Option<Vec<u8>>),
-    ) -> Self {
+    pub fn composed((status, headers, body): Whole) -> Self {
         Self {
             status,
             headers,
@@ -239,6 +275,7 @@ impl<'a> Exchange<'a> {
             upstream_headers: Vec::new(),
             call: None,
             cache: None,
+            composed: None,
             sent_ms: 0.0,
             received_ms: 0.0,
         }
@@ -268,9 +305,34 @@ impl<'a> Exchange<'a> {
         })
     }
 
+    /// The authenticated caller, as the cache tells callers apart.
+    pub fn cache_caller(&self) -> Option<Caller<'_>> {
+        self.principal.as_ref().map(|p| Caller {
+            scheme: p.scheme,
+            issuer: p.issuer.as_deref(),
+            subject: p.subject.as_deref(),
+        })
+    }
+
     /// The parameters the route's pattern captured.
     pub fn params(&self) -> &[(String, String)] {
         self.route.as_ref().map_or(&[], |r| r.params.as_slice())
+    }
+
+    /// The prepared service call, to be made again after the response (a background refresh
+    /// or fill) within the service's own timeout from now; `None` on routes without one.
+    pub fn again(&self) -> Result<Option<Again>, GatewayError> {
+        let Some(call) = &self.call else {
+            return Ok(None);
+        };
+        let route = self.route()?;
+        let timeout_ms = route.service(&call.service)?.timeout_ms;
+        Ok(Some(Again {
+            gateway: route.shared_gateway(),
+            call: call.clone(),
+            query: self.url.query().map(str::to_string),
+            deadline_ms: platform::now_ms() + timeout_ms as f64,
+        }))
     }
 
     /// The prepared service call.

@@ -14,6 +14,13 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
+/// Header pairs: lower-case names, in order.
+pub type Fields = Vec<(String, String)>;
+/// A response the gateway makes whole: status, headers and body (none for HEAD or a 304).
+pub type Whole = (u16, Fields, Option<Vec<u8>>);
+/// The status and headers of an answer, without its body.
+pub type Head = (u16, Fields);
+
 /// Headers the gateway writes itself; route rules may not set them.
 pub const MANAGED: [&str; 8] = [
     "host",

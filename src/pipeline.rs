@@ -33,12 +33,12 @@
 //!    │
 //!  fallback ────────── ◀ on the way out: a failed service or fan-out ▶ the route's fallback
 //!    │
-//!  fan-out ─────────── aggregate route: backends composed ─▶ 200 (or 502 / 504 naming one)
-//!    │
-//!  cache lookup ────── fresh or servable stale entry ──────▶ 200 / 304 from the cache
-//!    │                 (only-if-cached and nothing usable ─▶ 504)
-//!    │
+//!  cache lookup ────── fresh or servable stale entry ──────▶ 200 / 206 / 304 from the cache
+//!    │                 (only-if-cached and nothing usable ─▶ 504; bad range ─▶ 416)
+//!    │                 concurrent misses of a key wait for the first one's answer
 //!  cache store ─────── ◀ on the way out: keep a copy, 304 revalidation, stale-if-error
+//!    │
+//!  fan-out ─────────── aggregate route: backends composed ─▶ 200 (or 502 / 504 naming one)
 //!    │
 //!  invalidate ──────── ◀ on the way out: successful unsafe method purges its URL
 //!    │
@@ -109,12 +109,12 @@ stages! {
     WebSocket => stages::websocket::WebSocket,
     /// On the way out it stands in for what fails below it: the fan-out or the service.
     Fallback => stages::fallback::Fallback,
-    /// An aggregate route's whole answer; such routes are not cached.
-    Aggregate => stages::aggregate::Aggregate,
-    /// After the limit, before the origin: a usable stored answer saves the origin call.
+    /// After the limit, before the origin or fan-out: a usable stored answer saves them.
     CacheLookup => stages::cache_lookup::CacheLookup,
-    /// On the way out it settles the origin's answer against what the lookup found.
+    /// On the way out it settles the origin's or the fan-out's answer against the lookup.
     CacheStore => stages::cache_store::CacheStore,
+    /// An aggregate route's whole answer, composed from its backends.
+    Aggregate => stages::aggregate::Aggregate,
     /// On the way out it sees the origin's own answer, before anything stands in for it.
     Invalidate => stages::invalidate::Invalidate,
     /// Last: the origin answers whatever no stage before it did.

@@ -24,6 +24,7 @@ use edge_gateway::cache::control::{list_members, parse_http_date, Directives};
 use edge_gateway::cache::entry::{Entry, Kind, Meta};
 use edge_gateway::cache::freshness::{self, Freshness, RequestFacts};
 use edge_gateway::cache::key;
+use edge_gateway::cache::range::{self, Ranges};
 use edge_gateway::config;
 use edge_gateway::http;
 use edge_gateway::observe::request_id;
@@ -476,6 +477,51 @@ proptest! {
     }
 
     #[test]
+    fn ranges_stay_within_the_body_in_order_and_apart(
+        spec in "(bytes=)?[0-9 ,-]{0,40}",
+        length in 0u64..2000,
+    ) {
+        match range::parse(Some(&spec), length) {
+            Ranges::Whole | Ranges::Unsatisfiable => {}
+            Ranges::Parts(parts) => {
+                prop_assert!(!parts.is_empty() && parts.len() <= range::MAX_RANGES);
+                for (i, &(start, end)) in parts.iter().enumerate() {
+                    prop_assert!(start <= end && end < length, "{spec}: {start}-{end}/{length}");
+                    if let Some(&(next, _)) = parts.get(i + 1) {
+                        prop_assert!(next > end + 1, "{spec}: merged");
+                    }
+                }
+                let body = vec![b'x'; length as usize];
+                let sliced: usize = parts.iter().map(|&(s, e)| range::slice(&body, s, e).len()).sum();
+                let asked: u64 = parts.iter().map(|&(s, e)| e - s + 1).sum();
+                prop_assert_eq!(sliced as u64, asked);
+                let _ = range::multipart(&body, &parts, Some("text/plain"), "b");
+            }
+        }
+    }
+
+    #[test]
+    fn a_prefix_covers_exactly_the_paths_below_it(
+        segments in prop::collection::vec("[a-c]{1,2}", 0..6),
+        cut in 0usize..7,
+        extra in "[a-c]{0,2}",
+    ) {
+        let path = format!("/{}", segments.join("/"));
+        let ids = key::prefix_ids("h", &path);
+        let cut = cut.min(segments.len());
+        let prefix = format!("/{}", segments[..cut].join("/"));
+        let covering = key::normalise_prefix(&prefix).expect("shallow");
+        prop_assert!(ids.contains(&key::prefix_id("h", &covering)), "{prefix} covers {path}");
+        // The same prefix with its last segment lengthened is another path: it covers nothing here
+        // unless the path really goes through it.
+        let longer = format!("{covering}{extra}");
+        let through = path == longer || path.starts_with(&format!("{longer}/"));
+        if !extra.is_empty() && covering != "/" {
+            prop_assert_eq!(ids.contains(&key::prefix_id("h", &longer)), through, "{} in {}", longer, path);
+        }
+    }
+
+    #[test]
     fn stored_entries_round_trip_and_garbage_is_refused(
         body in prop::collection::vec(any::<u8>(), 0..200),
         headers in header_pairs(),
@@ -501,6 +547,7 @@ proptest! {
                 route: "r".into(),
                 tags: vec![],
                 url: "u".into(),
+                prefixes: vec!["p".into()],
             },
             body,
         };

@@ -23,12 +23,14 @@ pub fn purge_targets(
         #[serde(default)]
         urls: Vec<String>,
         #[serde(default)]
+        prefixes: Vec<String>,
+        #[serde(default)]
         everything: bool,
     }
     let invalid = |reason: String| GatewayError::AdminInvalid { reason };
     let request: PurgeRequest = serde_json::from_str(body).map_err(|e| {
         invalid(format!(
-            "The body must be JSON like {{\"routes\": [], \"tags\": [], \"urls\": [], \"everything\": false}}: {e}."
+            "The body must be JSON like {{\"routes\": [], \"tags\": [], \"urls\": [], \"prefixes\": [], \"everything\": false}}: {e}."
         ))
     })?;
     let mut problems = Vec::new();
@@ -59,6 +61,23 @@ pub fn purge_targets(
             _ => problems.push(format!("'{text}' is not a URL or path")),
         }
     }
+    for text in request.prefixes {
+        match url.join(&text) {
+            Ok(target) if matches!(target.scheme(), "http" | "https") => {
+                let host = target.host_str().unwrap_or_default().to_ascii_lowercase();
+                match key::normalise_prefix(target.path()) {
+                    Some(prefix) => {
+                        targets.push(purge::Target::Prefix(key::prefix_id(&host, &prefix)))
+                    }
+                    None => problems.push(format!(
+                        "'{text}' is deeper than {} segments: purge its URLs instead",
+                        key::MAX_PREFIX_DEPTH
+                    )),
+                }
+            }
+            _ => problems.push(format!("'{text}' is not a URL or path prefix")),
+        }
+    }
     if !problems.is_empty() {
         return Err(invalid(format!(
             "Nothing was purged: {}.",
@@ -67,7 +86,7 @@ pub fn purge_targets(
     }
     if targets.is_empty() {
         return Err(invalid(
-            "Name at least one route, tag or URL, or set everything.".into(),
+            "Name at least one route, tag, URL or prefix, or set everything.".into(),
         ));
     }
     Ok(targets)

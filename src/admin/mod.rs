@@ -24,11 +24,11 @@ mod config;
 
 use std::rc::Rc;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use worker::{Env, Request, Response, Url};
 
 use crate::bindings;
-use crate::cache::purge;
+use crate::cache::{purge, zone};
 use crate::config::Gateway;
 use crate::error::GatewayError;
 use crate::http::header;
@@ -203,7 +203,13 @@ pub async fn handle(
                 .map_err(|cause| GatewayError::Internal {
                     cause: format!("cache purge: {cause}"),
                 })?;
-            Response::from_json(&json!({"purged": targets.len(), "at_ms": at as u64}))
+            // The markers are the guarantee; the zone's API makes the edge forget sooner.
+            let zone = match zone::purge(env, &targets).await {
+                zone::Outcome::NotConfigured => Value::Null,
+                zone::Outcome::Purged { requests } => json!({"purged": true, "requests": requests}),
+                zone::Outcome::Failed(error) => json!({"purged": false, "error": error}),
+            };
+            Response::from_json(&json!({"purged": targets.len(), "at_ms": at as u64, "zone": zone}))
                 .map_err(internal)
         }
         (_, ["cache", "purge"]) => Err(GatewayError::MethodNotAllowed {

@@ -8,8 +8,10 @@
 //! backend is left out and named in `X-Gateway-Incomplete`; a failed required one fails the
 //! request with 502 `backend-failed` or 504 `backend-timeout` naming it.
 
+mod backend;
 pub mod compose;
 pub mod config;
+mod parts;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -18,11 +20,13 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::error::GatewayError;
+use crate::http::Head;
 use crate::platform;
 use crate::resilience::fallback::FALLBACK_HEADER;
 use crate::resilience::service::Service;
-use crate::resilience::{self, ServiceRequest};
+use backend::{fetch, Outcome, Target};
 use compose::{Compose, FieldRules};
+pub use parts::PartCache;
 use template::PathTemplate;
 
 /// Subrequests one request may hold open at a time on Workers.
@@ -82,20 +86,6 @@ pub fn dependency_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     Ok(order)
 }
 
-/// How one backend call ended.
-#[derive(Debug, Clone)]
-enum Outcome {
-    Done {
-        status: u16,
-        body: Value,
-    },
-    Failed {
-        status: Option<u16>,
-        cause: String,
-        timed_out: Option<u64>,
-    },
-}
-
 /// What happened to one backend, as reported in `_backends`.
 #[derive(Debug, Clone)]
 struct Report {
@@ -111,6 +101,9 @@ pub struct Composed {
     pub incomplete: Vec<String>,
     /// Backends whose part is their fallback.
     pub fallbacks: Vec<String>,
+    /// Status and headers of each backend answer the body is made of, when the request asked
+    /// for them (a cached route judges the composition by them).
+    pub answers: Vec<Head>,
 }
 
 impl Composed {
@@ -135,6 +128,10 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     /// Headers for every backend call (already shaped for upstreams).
     pub headers: &'a [(String, String)],
+    /// Keep each backend's response headers in [`Composed::answers`].
+    pub keep_headers: bool,
+    /// Where the parts of a cached composition are kept, on a cached route.
+    pub cache: Option<PartCache<'a>>,
 }
 
 /// Runs the fan-out and composes the result.
@@ -222,7 +219,8 @@ pub async fn run(
                 match (path, services.get(&backend.service)) {
                     (Ok(path), Some(service)) => {
                         let timeout = backend.timeout_ms.unwrap_or(service.timeout_ms);
-                        running.push(call(i, service, path, request.headers, timeout, deadline));
+                        let limits = (timeout, deadline);
+                        running.push(call(i, &backend.name, service, path, request, limits));
                     }
                     (Err(cause), _) => {
                         reports[i] = Some(Report {
@@ -264,62 +262,35 @@ pub async fn run(
 }
 
 /// One backend call with its deadline: the smaller of its own timeout and what is left of the
-/// route's, with the service's retries and circuit breaking. The body is read within the same
-/// deadline and must be JSON (or empty).
+/// route's, with the service's retries and circuit breaking, through the cache for the parts
+/// of a cached composition. The body is read within the same deadline and must be JSON (or
+/// empty).
 async fn call(
     index: usize,
+    backend: &str,
     service: &Service,
     path: String,
-    headers: &[(String, String)],
-    timeout_ms: u64,
-    deadline_ms: f64,
+    asked: &Request<'_>,
+    (timeout_ms, deadline_ms): (u64, f64),
 ) -> (usize, Report) {
     let started = platform::now_ms();
     let deadline = deadline_ms.min(started + timeout_ms as f64);
-    let failed = |status: Option<u16>, cause: String, timed_out: Option<u64>| Outcome::Failed {
-        status,
-        cause,
-        timed_out,
-    };
     let (path, query) = match path.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (path, None),
     };
-    let request = ServiceRequest {
+    let target = Target {
         service,
-        method: "GET",
         path: &path,
         query: query.as_deref(),
-        headers,
         deadline_ms: deadline,
-        sticky_key: None,
     };
-    let budget = (deadline - started).max(0.0) as u64;
-    let outcome = match resilience::call(&request, None).await {
-        Err(GatewayError::UpstreamTimeout { .. }) => {
-            failed(None, format!("no answer within {budget} ms"), Some(budget))
-        }
-        Err(error) => failed(None, error.to_string(), None),
-        Ok(response) => {
-            let status = response.status_code();
-            let left = (deadline - platform::now_ms()).max(0.0) as u64;
-            match platform::fetch::read_within(&response, left).await {
-                None => failed(
-                    Some(status),
-                    "the body did not arrive in time".into(),
-                    Some(budget),
-                ),
-                Some(Err(e)) => failed(Some(status), format!("reading the body: {e}"), None),
-                Some(Ok(bytes)) if bytes.is_empty() => Outcome::Done {
-                    status,
-                    body: Value::Null,
-                },
-                Some(Ok(bytes)) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(body) => Outcome::Done { status, body },
-                    Err(_) => failed(Some(status), "the body is not JSON".into(), None),
-                },
-            }
-        }
+    let outcome = match &asked.cache {
+        Some(cache) => parts::call(cache, backend, &target, asked.headers).await,
+        None => match fetch(&target, asked.headers, asked.keep_headers).await {
+            Ok(read) => read.outcome(),
+            Err(failed) => failed,
+        },
     };
     (
         index,
@@ -338,6 +309,7 @@ fn compose_reports(aggregate: &Aggregate, reports: Vec<Report>) -> Result<Compos
     let mut summary = Map::new();
     let mut status = 200;
     let mut fallbacks = Vec::new();
+    let mut answers = Vec::new();
     for (backend, report) in aggregate.backends.iter().zip(reports) {
         let failed = match &report.outcome {
             Outcome::Done { status: s, .. } => !single && !(200..300).contains(s),
@@ -358,9 +330,14 @@ fn compose_reports(aggregate: &Aggregate, reports: Vec<Report>) -> Result<Compos
         }
         let (ok, code, cause) = match report.outcome {
             // A single backend's status is the response's, whatever it is.
-            Outcome::Done { status: s, body } if single || (200..300).contains(&s) => {
+            Outcome::Done {
+                status: s,
+                headers,
+                body,
+            } if single || (200..300).contains(&s) => {
                 status = if single { s } else { 200 };
                 parts.push((backend.name.clone(), backend.fields.apply(body)));
+                answers.push((s, headers));
                 (true, Some(s), None)
             }
             Outcome::Done { status: s, .. } => {
@@ -416,6 +393,7 @@ fn compose_reports(aggregate: &Aggregate, reports: Vec<Report>) -> Result<Compos
         body: serde_json::to_vec(&body).unwrap_or_default(),
         incomplete,
         fallbacks,
+        answers,
     })
 }
 
@@ -447,7 +425,11 @@ mod tests {
 
     fn done(status: u16, body: Value) -> Report {
         Report {
-            outcome: Outcome::Done { status, body },
+            outcome: Outcome::Done {
+                status,
+                headers: vec![],
+                body,
+            },
             ms: 3.0,
         }
     }

@@ -70,6 +70,14 @@ impl PathTemplate {
         })
     }
 
+    /// The client's query parameters this path reads.
+    pub fn query_names(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Query(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// The path with every placeholder filled; `Err` names a field that is missing or not a
     /// string, number or boolean. Query and field values are percent-encoded.
     pub fn render<'v>(

@@ -95,13 +95,17 @@ fn unquote(argument: &str) -> String {
 /// `Expires`, as already past (RFC 9111 §5.3).
 pub fn parse_http_date(value: &str) -> Option<f64> {
     let value = value.trim();
+    // Fields have fixed widths: `6` for an hour or a day of an IMF date is not a date.
+    let width = |text: &str, digits: usize| text.len() == digits;
     let (day, month, year, time) = match value.split_once(", ") {
         Some((_, rest)) => match rest.split(' ').collect::<Vec<_>>().as_slice() {
-            [day, month, year, time, "GMT"] => (*day, *month, number(year)?, *time),
+            [day, month, year, time, "GMT"] if width(day, 2) && width(year, 4) => {
+                (*day, *month, number(year)?, *time)
+            }
             [date, time, "GMT"] => {
                 let mut parts = date.split('-');
                 let (day, month, short) = (parts.next()?, parts.next()?, parts.next()?);
-                if parts.next().is_some() || short.len() != 2 {
+                if parts.next().is_some() || !width(short, 2) || !width(day, 2) {
                     return None;
                 }
                 // Two-digit years: RFC 9110 reads them as the nearest past century.
@@ -120,7 +124,10 @@ pub fn parse_http_date(value: &str) -> Option<f64> {
             _ => return None,
         },
         None => match value.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [_, month, day, time, year] => (*day, *month, number(year)?, *time),
+            // asctime pads a one-digit day with a space, which the split has removed.
+            [_, month, day, time, year] if day.len() <= 2 && width(year, 4) => {
+                (*day, *month, number(year)?, *time)
+            }
             _ => return None,
         },
     };
@@ -129,6 +136,10 @@ pub fn parse_http_date(value: &str) -> Option<f64> {
     ];
     let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
     let day = number(day)?;
+    let clock_digits = time.len() == 8 && time.split(':').all(|part| part.len() == 2);
+    if !clock_digits {
+        return None;
+    }
     let mut clock = time.split(':').map(number);
     let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
     if clock.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
@@ -212,6 +223,12 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, -6 Nov 1994 08:49:37 GMT",
+            "Thu, 01 Dec 1994 6:00:00 GMT",
+            "Thu, 1 Dec 1994 16:00:00 GMT",
+            "Thu, 01 Dec 94 16:00:00 GMT",
+            "Thu, 01 Dec 1994 16:0:00 GMT",
+            "Thursday, 1-Dec-94 16:00:00 GMT",
+            "Thu Dec  1 6:00:00 1994",
         ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");
         }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::MAX_RETENTION_S;
 use super::freshness::Freshness;
-use crate::http::{header, is_hop_by_hop};
+use crate::http::{connection_listed, header, is_hop_by_hop};
 
 const MAGIC: &[u8; 4] = b"GWC1";
 /// A response with a validator is worth keeping this long after it went stale: a revalidation
@@ -41,6 +41,9 @@ pub struct Meta {
     pub tags: Vec<String>,
     /// [`super::key::url_id`] of the URL it answers.
     pub url: String,
+    /// [`super::key::prefix_ids`] of that URL's path (none for the parts of a composition).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
 }
 
 /// A stored response.
@@ -133,10 +136,13 @@ impl Entry {
 
 /// The origin's headers that are kept with a stored response.
 pub fn storable_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    // Headers the response's `Connection` names belong to that connection (RFC 9110 §7.6.1).
+    let listed = connection_listed(headers);
     headers
         .iter()
         .filter(|(name, _)| {
             !is_hop_by_hop(name)
+                && !listed.contains(name)
                 && !matches!(name.as_str(), "age" | "content-length" | "set-cookie")
         })
         .cloned()
@@ -166,6 +172,7 @@ pub(crate) fn sample(sent_ms: f64, body: Vec<u8>) -> Entry {
             route: "products".into(),
             tags: vec!["catalog".into()],
             url: "u1".into(),
+            prefixes: vec!["p1".into()],
         },
         body,
     }

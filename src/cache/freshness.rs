@@ -139,14 +139,26 @@ pub fn assess(
     Ok(freshness)
 }
 
-/// The response's `Cache-Control`, all fields of it.
+/// Targeted cache-control fields this cache obeys (RFC 9213), most specific first; with one
+/// present, `Cache-Control` is ignored for this cache.
+pub const TARGETED: [&str; 2] = ["cloudflare-cdn-cache-control", "cdn-cache-control"];
+
+/// The directives this cache follows: those of the most specific targeted field the response
+/// carries with any directive in it, else its `Cache-Control`, all fields of it.
 pub fn response_directives(headers: &[(String, String)]) -> Directives {
-    Directives::parse(
-        headers
-            .iter()
-            .filter(|(name, _)| name == "cache-control")
-            .map(|(_, value)| value.as_str()),
-    )
+    let field = |name: &str| {
+        Directives::parse(
+            headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, value)| value.as_str()),
+        )
+    };
+    TARGETED
+        .iter()
+        .map(|name| field(name))
+        .find(|directives| *directives != Directives::default())
+        .unwrap_or_else(|| field("cache-control"))
 }
 
 /// The lower-case field names a response varies on. `Accept-Encoding` is left out: the gateway
@@ -194,8 +206,11 @@ fn heuristic_lifetime(headers: &[(String, String)], received_ms: f64) -> f64 {
 
 /// RFC 9111 §4.2.3: the larger of the apparent age and `Age` plus the time in transit.
 fn initial_age(headers: &[(String, String)], sent_ms: f64, received_ms: f64) -> f64 {
+    // The first member of the first `Age` counts; an invalid one is ignored (RFC 9111 §5.1).
     let age_value = header(headers, "age")
-        .and_then(|v| v.trim().parse::<u64>().ok())
+        .and_then(|v| list_members(v).next())
+        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0) as f64;
     let apparent = header(headers, "date")
         .and_then(parse_http_date)
@@ -481,6 +496,91 @@ mod tests {
         .expect("stored");
         assert_eq!(f.initial_age_s, 12.0);
         assert_eq!(current_age(&f, 2000.0, 5000.0), 15.0);
+    }
+
+    #[test]
+    fn targeted_fields_take_precedence_over_cache_control() {
+        // A fresh targeted max-age stores what Cache-Control alone would not.
+        let f = store(
+            &policy(),
+            200,
+            &[
+                ("cache-control", "no-store"),
+                ("cdn-cache-control", "max-age=60"),
+            ],
+        )
+        .expect("stored");
+        assert_eq!(f.lifetime_s, 60.0);
+        // The most specific one wins; its refusals count as much as its lifetimes.
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("cdn-cache-control", "max-age=60"),
+            ("cloudflare-cdn-cache-control", "max-age=5, must-revalidate"),
+        ];
+        let f = store(&policy(), 200, &h).expect("stored");
+        assert_eq!((f.lifetime_s, f.must_revalidate), (5.0, true));
+        for refusal in ["no-store", "private"] {
+            let h = [
+                ("cache-control", "max-age=600"),
+                ("cdn-cache-control", refusal),
+            ];
+            assert!(store(&policy(), 200, &h).is_err(), "{refusal}");
+        }
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("cdn-cache-control", "no-cache, max-age=60"),
+        ];
+        assert!(store(&policy(), 200, &h).expect("stored").always_revalidate);
+        // An empty targeted field is no field: Cache-Control applies.
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("cdn-cache-control", " , "),
+        ];
+        assert_eq!(store(&policy(), 200, &h).expect("stored").lifetime_s, 600.0);
+        let h = [
+            ("cache-control", "max-age=600"),
+            ("cdn-cache-control", "s-maxage=30"),
+        ];
+        assert_eq!(store(&policy(), 200, &h).expect("stored").lifetime_s, 30.0);
+    }
+
+    #[test]
+    fn the_first_age_counts_and_an_invalid_one_is_ignored() {
+        let age = |values: &[&str]| {
+            let mut h = headers(&[("cache-control", "max-age=600")]);
+            h.extend(values.iter().map(|v| ("age".to_string(), v.to_string())));
+            assess(
+                &policy(),
+                &Directives::default(),
+                ANONYMOUS,
+                200,
+                &h,
+                0.0,
+                0.0,
+            )
+            .expect("stored")
+            .initial_age_s
+        };
+        assert_eq!(age(&["5, 0"]), 5.0);
+        assert_eq!(age(&["7", "0"]), 7.0);
+        assert_eq!(age(&["old, 0"]), 0.0);
+        assert_eq!(age(&["-3"]), 0.0);
+        assert_eq!(age(&["1e3"]), 0.0);
+    }
+
+    #[test]
+    fn an_expires_with_a_one_digit_hour_is_already_past() {
+        let f = store(
+            &policy(),
+            200,
+            &[
+                ("date", "Thu, 01 Dec 1994 16:00:00 GMT"),
+                ("expires", "Thu, 01 Dec 1994 6:00:00 GMT"),
+                ("etag", "\"v\""),
+            ],
+        )
+        .expect("stored, for its validator");
+        assert_eq!(f.lifetime_s, 0.0);
     }
 
     fn fresh_for(lifetime_s: f64) -> Freshness {

@@ -9,6 +9,7 @@ use worker::{Context, Env, Response};
 
 use super::control::list_members;
 use super::entry::{self, Entry, Kind, Meta};
+use super::fill::Fill;
 use super::freshness::{self, Freshness};
 use super::lookup::{validators, Stored};
 use super::plan::Plan;
@@ -30,23 +31,60 @@ pub struct Answered {
 }
 
 /// Stores a copy of `response`, which is being relayed to the client, once its body has
-/// streamed: the body is read from a tee after the response has been sent.
+/// streamed: the body is read from a tee after the response has been sent. `fill`, if this
+/// request fills the key for others, ends once the entry is stored.
 pub fn keep_copy(
     ctx: &Context,
     env: &Env,
     plan: Plan,
     response: &mut Response,
     answered: Answered,
+    fill: Option<Fill>,
 ) -> Result<(), String> {
     let copy = response
         .cloned()
         .map_err(|e| format!("copying the response for the cache: {e}"))?;
-    ctx.wait_until(keep_response(env.clone(), plan, copy, answered));
+    ctx.wait_until(keep_response(env.clone(), plan, copy, answered, fill));
     Ok(())
 }
 
+/// Stores a body the gateway composed itself (a fan-out's answer), after the response.
+pub fn keep_composed(
+    ctx: &Context,
+    env: &Env,
+    plan: Plan,
+    body: Vec<u8>,
+    answered: Answered,
+    fill: Option<Fill>,
+) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if body.len() as u64 <= plan.policy.max_body_bytes {
+            keep_body(&env, &plan, body, answered).await;
+        }
+        drop(fill);
+    });
+}
+
 /// Reads `copy` (a tee of a relayed response) and stores it with what the origin answered.
-pub async fn keep_response(env: Env, plan: Plan, mut copy: Response, answered: Answered) {
+pub async fn keep_response(
+    env: Env,
+    plan: Plan,
+    mut copy: Response,
+    answered: Answered,
+    fill: Option<Fill>,
+) {
+    match read_bounded(&mut copy, plan.policy.max_body_bytes).await {
+        Ok(Some(body)) => keep_body(&env, &plan, body, answered).await,
+        Ok(None) => {}
+        Err(e) => platform::log_error(&format!("cache store: reading the response: {e}")),
+    }
+    drop(fill);
+}
+
+/// Stores `body` with what the origin answered: under the base key, or under its variant with a
+/// `Vary` marker at the base key.
+async fn keep_body(env: &Env, plan: &Plan, body: Vec<u8>, answered: Answered) {
     let Answered {
         status,
         headers,
@@ -54,14 +92,6 @@ pub async fn keep_response(env: Env, plan: Plan, mut copy: Response, answered: A
         sent_ms,
         received_ms,
     } = answered;
-    let body = match read_bounded(&mut copy, plan.policy.max_body_bytes).await {
-        Ok(Some(body)) => body,
-        Ok(None) => return,
-        Err(e) => {
-            platform::log_error(&format!("cache store: reading the response: {e}"));
-            return;
-        }
-    };
     let mut tags = plan.policy.tags.clone();
     for value in headers
         .iter()
@@ -85,6 +115,7 @@ pub async fn keep_response(env: Env, plan: Plan, mut copy: Response, answered: A
             route: plan.route.clone(),
             tags,
             url: plan.url_id.clone(),
+            prefixes: plan.prefix_ids(),
         },
         body,
     };
@@ -99,15 +130,16 @@ pub async fn keep_response(env: Env, plan: Plan, mut copy: Response, answered: A
             },
             body: Vec::new(),
         };
-        write(&env, &plan, &plan.base_key, &marker).await;
+        write(env, plan, &plan.base_key, &marker).await;
         key::variant_key(&plan.base_key, &vary, &plan.request_headers)
     };
-    write(&env, &plan, &key, &entry).await;
+    write(env, plan, &key, &entry).await;
 }
 
 /// Stores an entry refreshed by a revalidation under its key.
-pub async fn keep_entry(env: Env, plan: Plan, stored: Stored) {
+pub async fn keep_entry(env: Env, plan: Plan, stored: Stored, fill: Option<Fill>) {
     write(&env, &plan, &stored.key, &stored.entry).await;
+    drop(fill);
 }
 
 async fn write(env: &Env, plan: &Plan, key: &str, entry: &Entry) {
@@ -148,22 +180,68 @@ pub fn refresh_in_background<F>(
 ) where
     F: Future<Output = Result<Response, GatewayError>> + 'static,
 {
+    let key = stored.key.clone();
+    fetch_in_background(
+        ctx,
+        env,
+        (plan, Some(stored), None),
+        &key,
+        deadline_ms,
+        fetch,
+    );
+}
+
+/// Fetches the whole response after a range of it was relayed from the origin (a 206 is not
+/// stored), so that the next ranges are answered from the cache. `fill` is held until then, so
+/// concurrent misses for the key wait for the whole response rather than ask for their range.
+pub fn fill_in_background<F>(
+    ctx: &Context,
+    env: &Env,
+    plan: Plan,
+    fill: Option<Fill>,
+    deadline_ms: f64,
+    fetch: impl FnOnce(&[(String, String)]) -> F,
+) where
+    F: Future<Output = Result<Response, GatewayError>> + 'static,
+{
+    let key = plan.base_key.clone();
+    fetch_in_background(ctx, env, (plan, None, fill), &key, deadline_ms, fetch);
+}
+
+/// Asks the origin for `key` after the response (at most once at a time per key in an
+/// isolate), conditionally with the stored entry's validators when there is one, and keeps
+/// what it answers when that may be stored.
+fn fetch_in_background<F>(
+    ctx: &Context,
+    env: &Env,
+    (plan, stored, fill): (Plan, Option<Stored>, Option<Fill>),
+    key: &str,
+    deadline_ms: f64,
+    fetch: impl FnOnce(&[(String, String)]) -> F,
+) where
+    F: Future<Output = Result<Response, GatewayError>> + 'static,
+{
     let now = platform::now_ms();
     let claimed = REFRESHING.with(|r| {
         let mut r = r.borrow_mut();
-        if r.get(&stored.key, now).is_some() {
+        if r.get(key, now).is_some() {
             return false;
         }
-        r.insert(stored.key.clone(), deadline_ms, (), now);
+        r.insert(key.to_string(), deadline_ms, (), now);
         true
     });
     if !claimed {
         return;
     }
-    let call = fetch(&validators(&stored.entry));
+    let call = fetch(
+        &stored
+            .as_ref()
+            .map(|s| validators(&s.entry))
+            .unwrap_or_default(),
+    );
     let env = env.clone();
+    let key = key.to_string();
     ctx.wait_until(async move {
-        let key = stored.key.clone();
         let sent = platform::now_ms();
         let result = call.await;
         let received = platform::now_ms();
@@ -178,13 +256,13 @@ pub fn refresh_in_background<F>(
             },
             None => Origin::Failed,
         };
-        match (settle(&plan, Some(stored), origin, sent, received), result) {
+        match (settle(&plan, stored, origin, sent, received), result) {
             (
                 Settled::FromStore {
                     stored, keep: true, ..
                 },
                 _,
-            ) => keep_entry(env, plan, stored).await,
+            ) => keep_entry(env, plan, *stored, fill).await,
             (
                 Settled::Relay {
                     keep: Some(freshness),
@@ -200,12 +278,12 @@ pub fn refresh_in_background<F>(
                     sent_ms: sent,
                     received_ms: received,
                 };
-                keep_response(env, plan, response, answered).await
+                keep_response(env, plan, response, answered, fill).await
             }
             (Settled::Failed, Err(error)) => {
                 platform::log_error(&format!("cache refresh failed: {error}"));
             }
-            _ => {}
+            _ => drop(fill),
         }
         REFRESHING.with(|r| r.borrow_mut().remove(&key));
     });

@@ -19,18 +19,24 @@ pub struct KeyParts<'a> {
     pub query: &'a str,
     /// A digest of the caller, for routes whose responses depend on who asks.
     pub principal: Option<&'a str>,
+    /// The backend whose answer this is, for the parts of a composed answer.
+    pub part: Option<&'a str>,
 }
 
 /// The key of a URL's entry (or of its `Vary` marker).
 pub fn base_key(parts: &KeyParts<'_>) -> String {
-    digest(&[
+    let mut fields = vec![
         FORMAT,
         parts.route,
         parts.host,
         parts.path,
         parts.query,
         parts.principal.unwrap_or("-"),
-    ])
+    ];
+    if let Some(part) = parts.part {
+        fields.extend(["part", part]);
+    }
+    digest(&fields)
 }
 
 /// The key of one variant: the base key plus each varied field's value (absent ≠ empty).
@@ -57,6 +63,42 @@ pub fn url_id(host: &str, path: &str) -> String {
     digest(&[FORMAT, host, path])[..32].to_string()
 }
 
+/// Path prefixes deeper than this many segments cannot be purged as prefixes (their URLs can).
+pub const MAX_PREFIX_DEPTH: usize = 16;
+
+/// A path prefix as purges name it: without trailing slashes (`/` for the root), or `None` when
+/// it has more than [`MAX_PREFIX_DEPTH`] segments.
+pub fn normalise_prefix(path: &str) -> Option<String> {
+    let trimmed = path.trim_end_matches('/');
+    let prefix = match trimmed.is_empty() {
+        true => "/".to_string(),
+        false => trimmed.to_string(),
+    };
+    (prefix.matches('/').count() <= MAX_PREFIX_DEPTH || prefix == "/").then_some(prefix)
+}
+
+/// Identifies a path prefix on a host for purges: it covers the path itself and everything
+/// below it (`/products` covers `/products` and `/products/1`, not `/productsale`).
+pub fn prefix_id(host: &str, prefix: &str) -> String {
+    digest(&[FORMAT, "prefix", host, prefix])[..32].to_string()
+}
+
+/// The [`prefix_id`]s of every prefix that covers `path`, from `/` down to the path itself (at
+/// most [`MAX_PREFIX_DEPTH`] segments deep).
+pub fn prefix_ids(host: &str, path: &str) -> Vec<String> {
+    let trimmed = path.trim_end_matches('/');
+    let mut ids = vec![prefix_id(host, "/")];
+    let ends = trimmed
+        .match_indices('/')
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain((!trimmed.is_empty()).then_some(trimmed.len()));
+    for end in ends.take(MAX_PREFIX_DEPTH) {
+        ids.push(prefix_id(host, &trimmed[..end]));
+    }
+    ids
+}
+
 /// Identifies a caller across requests: scheme, issuer and subject. `None` when the caller has
 /// no subject, so that such requests are never cached (they could not be told apart).
 pub fn principal_id(scheme: &str, issuer: Option<&str>, subject: Option<&str>) -> Option<String> {
@@ -72,11 +114,10 @@ pub fn normalise_query(query: Option<&str>, ignore: &[String], sort: bool) -> St
     };
     let ignored = |pair: &str| {
         let name = pair.split('=').next().unwrap_or_default();
-        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-        ignore.iter().any(|rule| match rule.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == rule.as_str(),
-        })
+        ignores(
+            ignore,
+            &percent_encoding::percent_decode_str(name).decode_utf8_lossy(),
+        )
     };
     let mut pairs: Vec<&str> = query
         .split('&')
@@ -86,6 +127,14 @@ pub fn normalise_query(query: Option<&str>, ignore: &[String], sort: bool) -> St
         pairs.sort_unstable();
     }
     pairs.join("&")
+}
+
+/// Whether the `ignore` rules drop the (decoded) query parameter `name` from keys.
+pub fn ignores(ignore: &[String], name: &str) -> bool {
+    ignore.iter().any(|rule| match rule.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == rule.as_str(),
+    })
 }
 
 /// Whether the request carried credentials of its own (a shared cache must not hand the answer
@@ -118,6 +167,7 @@ mod tests {
             path: "/products/1",
             query,
             principal,
+            part: None,
         }
     }
 
@@ -145,6 +195,48 @@ mod tests {
         );
         assert_eq!(principal_id("jwt", Some("idp"), None), None);
         assert_eq!(principal_id("jwt", Some("idp"), Some("")), None);
+    }
+
+    #[test]
+    fn a_backends_part_has_a_key_of_its_own() {
+        let whole = base_key(&parts("", None));
+        let part = |name| {
+            base_key(&KeyParts {
+                part: Some(name),
+                ..parts("", None)
+            })
+        };
+        assert_ne!(part("users"), whole);
+        assert_ne!(part("users"), part("orders"));
+    }
+
+    #[test]
+    fn prefixes_cover_their_own_path_and_whatever_is_below_it() {
+        let ids = prefix_ids("h", "/products/shoes/42");
+        let id = |p: &str| prefix_id("h", &normalise_prefix(p).expect("shallow"));
+        for covering in [
+            "/",
+            "",
+            "/products",
+            "/products/",
+            "/products/shoes",
+            "/products/shoes/42",
+        ] {
+            assert!(ids.contains(&id(covering)), "{covering}");
+        }
+        for other in ["/product", "/products/shoe", "/products/shoes/4", "/orders"] {
+            assert!(!ids.contains(&id(other)), "{other}");
+        }
+        assert!(!prefix_ids("other", "/products").contains(&id("/products")));
+        assert_eq!(
+            prefix_ids("h", "/a/").len(),
+            2,
+            "a trailing slash names the same path"
+        );
+        let deep = "/s".repeat(MAX_PREFIX_DEPTH + 4);
+        assert_eq!(prefix_ids("h", &deep).len(), MAX_PREFIX_DEPTH + 1);
+        assert!(normalise_prefix(&"/s".repeat(MAX_PREFIX_DEPTH)).is_some());
+        assert!(normalise_prefix(&"/s".repeat(MAX_PREFIX_DEPTH + 1)).is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use worker::{Context, Env};
 
 use super::entry::{Entry, Kind};
+use super::fill::{self, Fill};
 use super::freshness::{self, Verdict};
 use super::key;
 use super::plan::{Plan, Status};
@@ -75,6 +76,33 @@ pub async fn lookup(env: &Env, ctx: &Context, plan: &Plan, now_ms: f64, refresh_
         }
         Verdict::Refetch => forward_or_refuse(plan, Some(stored), Vec::new()),
     }
+}
+
+/// [`lookup`], with misses collapsed: when the origin is to be asked and another request of this
+/// isolate is already asking it for the same key, waits for that one (until `deadline_ms`) and
+/// looks again. The [`Fill`] is this request's when it is the one to ask the origin. Keys
+/// recently found not storable are not collapsed ([`fill::passes`]).
+pub async fn lookup_collapsed(
+    env: &Env,
+    ctx: &Context,
+    plan: &Plan,
+    refresh_ms: u64,
+    deadline_ms: f64,
+) -> (Found, Option<Fill>) {
+    let found = lookup(env, ctx, plan, platform::now_ms(), refresh_ms).await;
+    if !matches!(found, Found::Forward { .. }) || fill::passes(&plan.base_key) {
+        return (found, None);
+    }
+    if let Some(fill) = fill::claim(&plan.base_key, deadline_ms) {
+        return (found, Some(fill));
+    }
+    fill::wait(&plan.base_key, deadline_ms).await;
+    let found = lookup(env, ctx, plan, platform::now_ms(), refresh_ms).await;
+    let fill = match found {
+        Found::Forward { .. } => fill::claim(&plan.base_key, deadline_ms),
+        _ => None,
+    };
+    (found, fill)
 }
 
 fn forward_or_refuse(

@@ -60,6 +60,8 @@ pub struct Plan {
     pub host: String,
     pub base_key: String,
     pub url_id: String,
+    /// The request's path, for prefix purges; `None` for a part, which no prefix covers.
+    pub path: Option<String>,
     pub directives: Directives,
     pub facts: RequestFacts,
     pub head: bool,
@@ -75,6 +77,27 @@ impl Plan {
         policy: &CachePolicy,
         request: &Request<'_>,
         caller: Option<Caller<'_>>,
+    ) -> Option<Self> {
+        Self::keyed(policy, request, caller, None)
+    }
+
+    /// The plan for one backend's answer inside a composed one: `request` is the backend
+    /// request (its path and query, the headers sent to it), keyed apart from the route's own
+    /// entries under the backend's name. It counts as the route's for purges by route and tag.
+    pub fn for_part(
+        policy: &CachePolicy,
+        request: &Request<'_>,
+        caller: Option<Caller<'_>>,
+        backend: &str,
+    ) -> Option<Self> {
+        Self::keyed(policy, request, caller, Some(backend))
+    }
+
+    fn keyed(
+        policy: &CachePolicy,
+        request: &Request<'_>,
+        caller: Option<Caller<'_>>,
+        part: Option<&str>,
     ) -> Option<Self> {
         if request.method != "GET" && request.method != "HEAD" {
             return None;
@@ -94,13 +117,19 @@ impl Plan {
             path: request.path,
             query: &query,
             principal: keyed.as_deref(),
+            part,
         });
         Some(Self {
             policy: policy.clone(),
             route: request.route.to_string(),
             host: request.host.to_string(),
             base_key,
-            url_id: key::url_id(request.host, request.path),
+            // A part is no URL of the gateway's: purges by URL never reach it by accident.
+            url_id: match part {
+                Some(part) => key::url_id(request.host, &format!("{part} {}", request.path)),
+                None => key::url_id(request.host, request.path),
+            },
+            path: part.is_none().then(|| request.path.to_string()),
             directives,
             facts: RequestFacts {
                 credentials: caller.is_some() || key::has_credentials(request.headers),
@@ -109,6 +138,16 @@ impl Plan {
             head: request.method == "HEAD",
             request_headers: request.headers.to_vec(),
         })
+    }
+}
+
+impl Plan {
+    /// What the stored entry records for purges by prefix.
+    pub fn prefix_ids(&self) -> Vec<String> {
+        self.path
+            .as_deref()
+            .map(|path| key::prefix_ids(&self.host, path))
+            .unwrap_or_default()
     }
 }
 

@@ -31,6 +31,8 @@ pub enum Target {
     Tag(String),
     /// A URL's [`super::key::url_id`]: its host and path, with every query and variant.
     Url(String),
+    /// A path prefix's [`super::key::prefix_id`]: every URL at or below it on its host.
+    Prefix(String),
 }
 
 impl Target {
@@ -40,6 +42,7 @@ impl Target {
             Self::Route(name) => format!("{PREFIX}route:{name}"),
             Self::Tag(tag) => format!("{PREFIX}tag:{tag}"),
             Self::Url(id) => format!("{PREFIX}url:{id}"),
+            Self::Prefix(id) => format!("{PREFIX}prefix:{id}"),
         }
     }
 
@@ -53,6 +56,7 @@ impl Target {
             "route" => Some(Self::Route(name.to_string())),
             "tag" => Some(Self::Tag(name.to_string())),
             "url" => Some(Self::Url(name.to_string())),
+            "prefix" => Some(Self::Prefix(name.to_string())),
             _ => None,
         }
     }
@@ -65,6 +69,7 @@ pub struct Markers {
     routes: HashMap<String, f64>,
     tags: HashMap<String, f64>,
     urls: HashMap<String, f64>,
+    prefixes: HashMap<String, f64>,
 }
 
 impl Markers {
@@ -75,6 +80,7 @@ impl Markers {
             Target::Route(name) => self.routes.entry(name.clone()).or_default(),
             Target::Tag(tag) => self.tags.entry(tag.clone()).or_default(),
             Target::Url(id) => self.urls.entry(id.clone()).or_default(),
+            Target::Prefix(id) => self.prefixes.entry(id.clone()).or_default(),
         };
         *slot = slot.max(at_ms);
     }
@@ -88,6 +94,11 @@ impl Markers {
         ]
         .into_iter()
         .chain(meta.tags.iter().filter_map(|t| self.tags.get(t).copied()))
+        .chain(
+            meta.prefixes
+                .iter()
+                .filter_map(|p| self.prefixes.get(p).copied()),
+        )
         .fold(0.0, f64::max);
         meta.sent_ms <= latest
     }
@@ -98,6 +109,7 @@ impl Markers {
             (&mut self.routes, &other.routes),
             (&mut self.tags, &other.tags),
             (&mut self.urls, &other.urls),
+            (&mut self.prefixes, &other.prefixes),
         ] {
             for (name, at) in theirs {
                 let slot = map.entry(name.clone()).or_default();
@@ -241,6 +253,7 @@ mod tests {
         for target in [
             Target::Route("products".into()),
             Target::Url("u1".into()),
+            Target::Prefix("p1".into()),
             Target::Everything,
         ] {
             let mut m = Markers::default();
@@ -251,6 +264,7 @@ mod tests {
         other.record(&Target::Route("users".into()), 300.0);
         other.record(&Target::Tag("people".into()), 300.0);
         other.record(&Target::Url("u2".into()), 300.0);
+        other.record(&Target::Prefix("p2".into()), 300.0);
         assert!(!other.hides(&meta(250.0)));
     }
 
@@ -261,6 +275,7 @@ mod tests {
             Target::Route("r".into()),
             Target::Tag("a:b".into()),
             Target::Url("abc".into()),
+            Target::Prefix("def".into()),
         ] {
             assert_eq!(Target::from_kv_key(&target.kv_key()), Some(target));
         }

@@ -2,7 +2,7 @@
 //! tier is the `CACHE` KV namespace, for routes that opt in. Both hold [`Entry::encode`]d bytes
 //! under the same key. In front of them each isolate keeps its hottest small entries in memory,
 //! so a repeated hit costs no I/O at all. Reads go memory → edge → KV; a KV hit is copied back to
-//! the edge, and every hit or store is remembered in memory. Entries from any tier are judged by
+//! the edge, and every hit or store is remembered in memory (for a few seconds at most). Entries from any tier are judged by
 //! the same freshness rules and purge markers, so where one came from never changes an answer.
 
 use std::cell::RefCell;
@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use worker::{Cache, Env, Response};
 
 use super::entry::Entry;
+use super::zone;
 use crate::{bindings, platform};
 
 /// Where an entry was found.
@@ -25,6 +26,10 @@ pub enum Tier {
 const MEMORY_BUDGET: usize = 8 * 1024 * 1024;
 /// Larger entries are only kept in the edge and global tiers.
 const MEMORY_ENTRY_MAX: usize = 256 * 1024;
+/// An entry is recalled from memory for at most this long before the edge is asked again, so
+/// a purge through the zone's API (which empties the edge, not isolates) reaches every isolate
+/// within it.
+const MEMORY_TRUST_MS: f64 = 5_000.0;
 
 /// An isolate's hottest entries, oldest first out when the budget is reached.
 #[derive(Default)]
@@ -56,7 +61,7 @@ impl Memory {
                 self.bytes -= footprint(&gone);
             }
         }
-        let until = now_ms + entry.retention_s() as f64 * 1000.0;
+        let until = now_ms + (entry.retention_s() as f64 * 1000.0).min(MEMORY_TRUST_MS);
         self.entries.insert(key.to_string(), (until, entry.clone()));
         self.order.push_back(key.to_string());
         self.bytes += size;
@@ -162,6 +167,10 @@ pub async fn write_edge(host: &str, key: &str, entry: &Entry) -> Result<(), Stri
             &format!("public, max-age={}", entry.retention_s()),
         )
         .map_err(|e| e.to_string())?;
+    response
+        .headers()
+        .set("cache-tag", &zone::header(&entry.meta))
+        .map_err(|e| e.to_string())?;
     Cache::default()
         .put(edge_url(host, key), response)
         .await
@@ -216,9 +225,9 @@ mod tests {
         assert!(memory.recall(&format!("k{}", count - 1), 0.0).is_some());
         assert!(
             memory
-                .recall(&format!("k{}", count - 1), 61_000.0)
+                .recall(&format!("k{}", count - 1), MEMORY_TRUST_MS + 1.0)
                 .is_none(),
-            "past retention"
+            "the edge is asked again after a while"
         );
         memory.remember("k0", &entry(10), 0.0);
         memory.remember("k0", &entry(20), 0.0);

@@ -216,7 +216,10 @@ fn parse_route(
     let destination = match (has_service, aggregate) {
         (true, None) => service.map(Destination::Service),
         (false, Some(aggregate)) => {
-            check_aggregate_route(value, path, methods.as_ref(), errors);
+            if let Some(fan_out) = &aggregate {
+                let cache = cache.as_ref().and_then(Option::as_ref);
+                check_aggregate_route(value, path, (methods.as_ref(), cache, fan_out), errors);
+            }
             if value.get("methods").is_none() {
                 let mut reads = MethodSet::empty();
                 reads.insert("GET");
@@ -284,18 +287,18 @@ fn array_len(route: &Value, key: &str) -> usize {
     route.get(key).and_then(Value::as_array).map_or(0, Vec::len)
 }
 
-/// An aggregate route reads (GET/HEAD only), builds each backend's path itself, and is not
-/// cached (yet).
+/// An aggregate route reads (GET/HEAD only) and builds each backend's path itself. When it is
+/// cached, its key must cover every backend's inputs: a query parameter a backend path reads
+/// cannot be one the key ignores.
 fn check_aggregate_route(
     route: &Value,
     path: &str,
-    methods: Option<&MethodSet>,
+    (methods, cache, aggregate): (Option<&MethodSet>, Option<&CachePolicy>, &Aggregate),
     errors: &mut Errors,
 ) {
     for key in [
         "upstream_path",
         "strip_prefix",
-        "cache",
         "versions",
         "timeout_ms",
         "websocket",
@@ -310,6 +313,21 @@ fn check_aggregate_route(
                 &key_path(path, "methods"),
                 "an aggregate route accepts only GET and HEAD",
             );
+        }
+    }
+    let Some(cache) = cache else { return };
+    for backend in &aggregate.backends {
+        for name in backend.path.query_names() {
+            if crate::cache::key::ignores(&cache.ignore_query, name) {
+                errors.push(
+                    &key_path(&key_path(path, "cache"), "ignore_query"),
+                    format!(
+                        "ignores '{name}', which backend '{}' reads: answers for different \
+                         values would share one entry",
+                        backend.name
+                    ),
+                );
+            }
         }
     }
 }

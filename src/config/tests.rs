@@ -292,6 +292,24 @@ mod aggregate {
     }
 
     #[test]
+    fn a_cached_fan_out_keys_on_every_query_parameter_a_backend_reads() {
+        let route = |ignore: Value| {
+            json!({"name": "v", "path": "/v/{id}",
+                "cache": {"mode": "origin", "ignore_query": ignore},
+                "aggregate": {"backends": [
+                    {"name": "a", "service": "users", "path": "/a/{id}?lang={query.lang}"}]}})
+        };
+        assert_eq!(errors(route(json!(["utm_*"]))), "");
+        let ignored = errors(route(json!(["la*"])));
+        assert!(
+            ignored.contains(
+                "$.routes[0].cache.ignore_query: ignores 'lang', which backend 'a' reads"
+            ),
+            "{ignored}"
+        );
+    }
+
+    #[test]
     fn the_routes_own_subrequests_count_against_the_budget() {
         let backends: Vec<Value> = (0..49)
             .map(|i| json!({"name": format!("b{i}"), "service": "users", "path": "/x"}))

@@ -76,8 +76,26 @@ pub struct TextAnswer {
 /// deadline passes first, headers or body, and the request is aborted then rather than left
 /// open until the client's request ends.
 pub async fn get_text_within(url: &str, ms: u64) -> Option<Result<TextAnswer, String>> {
-    // Deadlines are whole milliseconds well below the timer's 2^31 limit.
-    let answer = match JsFuture::from(js::get_text(url, ms as f64)).await {
+    text_within(url, "GET", &[], None, ms).await
+}
+
+/// [`get_text_within`] for any method, with `headers` and a text `body`.
+pub async fn text_within(
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: Option<String>,
+    ms: u64,
+) -> Option<Result<TextAnswer, String>> {
+    let promise = match packed(headers).and_then(|packed| {
+        // Deadlines are whole milliseconds well below the timer's 2^31 limit.
+        js::text_within(url, method, &packed, body, ms as f64)
+            .map_err(|e| worker::Error::from(e).to_string())
+    }) {
+        Ok(promise) => promise,
+        Err(error) => return Some(Err(error)),
+    };
+    let answer = match JsFuture::from(promise).await {
         Ok(answer) if answer.is_null() => return None,
         Ok(answer) => answer.unchecked_into::<js_sys::Array>(),
         Err(error) => return Some(Err(worker::Error::from(error).to_string())),

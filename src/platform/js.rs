@@ -69,8 +69,9 @@ export function fetch_within(url, method, packed, body, length, ms) {
     (error) => { if (watched.failed) return 0; throw error; },
   );
 }
-export function get_text(url, ms) {
-  return fetch_until(url, ms, async (response) =>
+export function text_within(url, method, packed, body, ms) {
+  const request = new Request(url, { method, headers: unpack_headers(packed), body });
+  return fetch_until(request, ms, async (response) =>
     [response.status, response.headers.get("cache-control") ?? "", await response.text()]);
 }
 export function body_within(body, ms) {
@@ -112,7 +113,14 @@ extern "C" {
         length: Option<f64>,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
-    pub fn get_text(url: &str, ms: f64) -> js_sys::Promise;
+    #[wasm_bindgen(catch)]
+    pub fn text_within(
+        url: &str,
+        method: &str,
+        packed_headers: &str,
+        body: Option<String>,
+        ms: f64,
+    ) -> Result<js_sys::Promise, JsValue>;
     pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     pub fn object_call(

@@ -24,16 +24,33 @@ impl Stage for Aggregate {
             .map(|b| b.service.as_str())
             .collect();
         ex.ctx.service = Some(services.join(","));
+        // The parts are kept only when the composed answer may use the cache at all.
+        let cache = route.cache.as_ref().filter(|_| ex.cache.is_some());
         let request = aggregate::Request {
             params: ex.params(),
             query: ex.url.query(),
             headers: &ex.upstream_headers,
+            keep_headers: route.cache.is_some(),
+            cache: cache.map(|policy| aggregate::PartCache {
+                env: ex.env,
+                ctx: ex.worker,
+                policy,
+                route: &route.name,
+                host: &ex.ctx.host,
+                caller: ex.cache_caller(),
+                refresh_ms: ex.deployment.config.refresh_ms,
+            }),
         };
         let sent_at = platform::now_ms();
         let composed = aggregate::run(fan_out, &route.gateway().services, &request).await;
-        ex.ctx.upstream_ms = Some(platform::now_ms() - sent_at);
-        let composed = composed?;
+        (ex.sent_ms, ex.received_ms) = (sent_at, platform::now_ms());
+        ex.ctx.upstream_ms = Some(ex.received_ms - sent_at);
+        let mut composed = composed?;
         ex.ctx.upstream_status = Some(composed.status);
+        if route.cache.is_some() {
+            let complete = composed.incomplete.is_empty() && composed.fallbacks.is_empty();
+            ex.composed = Some((std::mem::take(&mut composed.answers), complete));
+        }
         let headers = composed.headers();
         let body = (ex.ctx.method != "HEAD").then_some(composed.body);
         let reply = Reply::composed((composed.status, headers, body));

@@ -1,19 +1,23 @@
 //! Cache lookup: after the rate limit (a cached answer still counts against it) and before the
-//! origin. A usable entry answers here (HIT, STALE, or a 304 for the client's validators);
-//! otherwise the origin will be asked, conditionally when the stored entry has validators,
-//! and the cache store stage settles its answer.
+//! origin. A usable entry answers here (HIT, STALE, a 206 for a `Range`, a 304 for the client's
+//! validators); otherwise the origin will be asked, conditionally when the stored entry has
+//! validators, and the cache store stage settles its answer. Concurrent misses for one key in
+//! an isolate wait for the first one's answer instead of asking the origin too.
 
 use super::{Flow, Stage};
 use crate::cache::keep;
-use crate::cache::lookup::{lookup, origin_headers, Found, Stored};
-use crate::cache::plan::{Caller, Plan, Request, Status};
+use crate::cache::lookup::{lookup_collapsed, origin_headers, Found, Stored};
+use crate::cache::plan::{Plan, Request, Status};
 use crate::cache::settle;
+use crate::config::route::Destination;
 use crate::error::GatewayError;
-use crate::exchange::{call_later, Answer, Exchange, Reply};
+use crate::exchange::{Answer, Exchange, Pending, Reply};
 use crate::platform;
+use crate::resilience::service::DEFAULT_TIMEOUT_MS;
 
-/// On routes with `cache`: answers from the cache (HIT, STALE in `X-Cache`; 504 for
-/// `only-if-cached` with nothing usable), or leaves the plan for the cache store stage.
+/// On routes with `cache`: answers from the cache (HIT, STALE in `X-Cache`; 416 for a range
+/// outside the body; 504 for `only-if-cached` with nothing usable), or leaves the plan for the
+/// cache store stage.
 pub struct CacheLookup;
 
 impl Stage for CacheLookup {
@@ -30,24 +34,29 @@ impl Stage for CacheLookup {
             query: ex.url.query(),
             headers: &ex.headers,
         };
-        let caller = ex.principal.as_ref().map(|p| Caller {
-            scheme: p.scheme,
-            issuer: p.issuer.as_deref(),
-            subject: p.subject.as_deref(),
-        });
+        let caller = ex.cache_caller();
         let Some(plan) = Plan::new(policy, &request, caller) else {
             ex.ctx.cache = Some(Status::Bypass.as_str());
             return Ok(Flow::Continue);
         };
+        // Waiters give up on another request's fill when their own origin call would end.
+        let wait_ms = match (&route.destination, ex.call.as_ref()) {
+            (Destination::Aggregate(fan_out), _) => fan_out.timeout_ms,
+            (_, Some(call)) => call.timeout_ms,
+            (_, None) => DEFAULT_TIMEOUT_MS,
+        };
+        let deadline_ms = platform::now_ms() + wait_ms as f64;
         let refresh_ms = ex.deployment.config.refresh_ms;
-        match lookup(ex.env, ex.worker, &plan, platform::now_ms(), refresh_ms).await {
+        let (found, fill) =
+            lookup_collapsed(ex.env, ex.worker, &plan, refresh_ms, deadline_ms).await;
+        match found {
             Found::Serve {
                 stored,
                 status,
                 refresh,
             } => {
                 ex.ctx.cache = Some(status.as_str());
-                let answer = settle::answer(&plan, &stored.entry, platform::now_ms());
+                let answer = settle::answer(&plan, &stored.entry, platform::now_ms())?;
                 if refresh {
                     refresh_in_background(ex, plan, stored)?;
                 }
@@ -56,7 +65,7 @@ impl Stage for CacheLookup {
             Found::Unsatisfiable => Err(GatewayError::NotCached),
             Found::Forward { stored, validators } => {
                 ex.upstream_headers = origin_headers(&ex.upstream_headers, &validators);
-                ex.cache = Some((plan, stored));
+                ex.cache = Some(Pending { plan, stored, fill });
                 Ok(Flow::Continue)
             }
         }
@@ -64,25 +73,19 @@ impl Stage for CacheLookup {
 }
 
 /// Revalidates the stale entry just served, after the response, through the same service call
-/// (weights, retries, breakers) with the service's own timeout.
+/// (weights, retries, breakers) with the service's own timeout. A fan-out's entry is not
+/// refreshed in the background: it is fetched anew once its stale window is over.
 fn refresh_in_background(
     ex: &Exchange<'_>,
     plan: Plan,
     stored: Stored,
 ) -> Result<(), GatewayError> {
-    let route = ex.route()?;
-    let call = ex.call()?;
-    let deadline_ms = platform::now_ms() + route.service(&call.service)?.timeout_ms as f64;
+    let Some(again) = ex.again()? else {
+        return Ok(());
+    };
+    let deadline_ms = again.deadline_ms;
     keep::refresh_in_background(ex.worker, ex.env, plan, stored, deadline_ms, |validators| {
-        let headers = origin_headers(&ex.upstream_headers, validators);
-        let query = ex.url.query().map(str::to_string);
-        call_later(
-            route.shared_gateway(),
-            call.clone(),
-            query,
-            headers,
-            deadline_ms,
-        )
+        again.send(origin_headers(&ex.upstream_headers, validators))
     });
     Ok(())
 }
