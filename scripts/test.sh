@@ -22,6 +22,8 @@ bash "$ROOT/scripts/validate.sh"
 
 GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
 ensure_chromium
+# The CDN tests put nginx (static files, byte ranges) behind the gateway.
+ensure_bench_tools
 
 step "end-to-end tests (workerd via Miniflare, real KV, real origin servers on loopback)"
 "$NODE" --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs

@@ -219,3 +219,65 @@ export function rawRequest(baseUrl, { method = "GET", path: requestPath = "/", h
     req.end();
   });
 }
+
+/**
+ * nginx serving the files under `root` (with its own Range, If-Range, ETag and Last-Modified
+ * handling), every response with `Cache-Control: <cacheControl>`, each request logged to
+ * `requests()` as `{ uri, range }`. nginx comes from the distribution (scripts/lib.sh).
+ */
+export async function startStaticNginx(root, { cacheControl = "max-age=600" } = {}) {
+  const { spawn } = await import("node:child_process");
+  const os = await import("node:os");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-nginx-"));
+  const port = await closedPort();
+  const log = path.join(tmp, "access.log");
+  fs.writeFileSync(path.join(tmp, "nginx.conf"), `
+worker_processes 1;
+pid ${tmp}/nginx.pid;
+error_log ${tmp}/error.log warn;
+events { worker_connections 256; }
+http {
+  log_format requests escape=json '{"uri":"$request_uri","range":"$http_range"}';
+  access_log ${log} requests;
+  client_body_temp_path ${tmp}/body;
+  proxy_temp_path ${tmp}/proxy;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    add_header Cache-Control "${cacheControl}";
+  }
+}`);
+  const nginx = spawn("nginx", ["-c", path.join(tmp, "nginx.conf"), "-p", tmp, "-g", "daemon off;"], { stdio: "inherit" });
+  const url = `http://127.0.0.1:${port}`;
+  let exited = null;
+  nginx.once("exit", (code) => { exited = code; });
+  for (let i = 0; ; i++) {
+    if (exited !== null) throw new Error(`nginx exited with ${exited}`);
+    try {
+      await fetch(`${url}/`);
+      break;
+    } catch (error) {
+      if (i > 100) throw new Error(`nginx did not come up: ${error.message}`);
+      await sleep(50);
+    }
+  }
+  const requests = () =>
+    fs.existsSync(log)
+      ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line))
+      : [];
+  return {
+    url,
+    requests,
+    close: async () => {
+      if (exited === null) {
+        nginx.kill("SIGTERM");
+        await new Promise((resolve) => nginx.once("exit", resolve));
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
