@@ -5,9 +5,9 @@
 // Load comes from wrk, bounded in time.
 //
 //   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
-//                       [--connections N] [--var NAME=VALUE]...
+//                       [--connections N] [--var NAME=VALUE]... [--build DIR]
 //
-// `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
+// `--build DIR` measures another build than build/ as the gateway; `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
 // change) in the same --alternate rounds; `--connections` sets wrk's (16).
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -23,6 +23,7 @@ const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
 const withJwt = option("--jwt", "yes") !== "no";
 const baselineDir = option("--baseline");
+const buildDir = option("--build");
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
 
@@ -116,7 +117,7 @@ const gatewayOptions = {
     ],
   },
 };
-const gateway = await startBenchGateway(gatewayOptions);
+const gateway = await startBenchGateway(buildDir ? { ...gatewayOptions, buildDir: path.resolve(buildDir) } : gatewayOptions);
 // `--baseline DIR` (with --alternate): another build of the gateway, side by side.
 const baseline = baselineDir ? await startBenchGateway({ ...gatewayOptions, buildDir: path.resolve(baselineDir) }) : undefined;
 
@@ -155,6 +156,8 @@ try {
         if (!(await waitForCacheHit(`${base}/cached/1`))) console.log(`warning: ${base}/cached/1 never answered X-Cache: HIT`);
         return [`${base}/cached/1`];
       }),
+      // The same entry asked for its first 16 bytes: a 206 cut from the stored body.
+      ...both("cache hit, Range", (base) => [`${base}/cached/1`, { headers: { range: "bytes=0-15" } }]),
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>

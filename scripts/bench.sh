@@ -7,6 +7,7 @@
 #   bench/verify.mjs   signature verification per algorithm timed inside Wasm (bench/verify.rs;
 #                      the Worker checks RSA, ECDSA and Ed25519 with WebCrypto instead)
 #   bench/crossings.mjs calls from the Wasm into JavaScript per plain request, by function
+#   bench/collapse.mjs origin calls a burst of concurrent cold requests for one key makes
 #   bench/native.mjs   CPU per request by runtime API and kind of work (Linux perf), pass-through
 #                      vs gateway
 #   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
@@ -24,6 +25,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-1}"
   "$NODE" "$ROOT/bench/crossings.mjs" --requests 20
+  "$NODE" "$ROOT/bench/collapse.mjs" --burst 10 --keys 1
   "$NODE" "$ROOT/bench/profile.mjs" --seconds 1 --top 10
   "$NODE" "$ROOT/bench/native.mjs" --seconds 1 --rounds 1 --top 10
   exit 0
@@ -38,6 +40,7 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/gateway.mjs" --seconds "${BENCH_SECONDS:-10}" --json "$ROOT/bench/results/gateway.json"
 "$NODE" --disable-warning=ExperimentalWarning "$ROOT/bench/verify.mjs" --seconds "${BENCH_SECONDS:-10}" --rounds 3 --json "$ROOT/bench/results/verify.json"
 "$NODE" "$ROOT/bench/crossings.mjs"
+"$NODE" "$ROOT/bench/collapse.mjs" --json "$ROOT/bench/results/collapse.json"
 "$NODE" "$ROOT/bench/crossings.mjs" --route rate-limited
 "$NODE" "$ROOT/bench/crossings.mjs" --route aggregate
 "$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
