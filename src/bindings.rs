@@ -9,6 +9,11 @@ pub const CACHE: &str = "CACHE";
 pub const RATE_LIMITER: &str = "RATE_LIMITER";
 /// Durable Object namespace of the `MetricsStore` class.
 pub const METRICS_STORE: &str = "METRICS_STORE";
+/// Durable Object namespace of the `ConfigControl` class (configuration changes, audit,
+/// revocations, rollouts).
+pub const CONFIG_CONTROL: &str = "CONFIG_CONTROL";
+/// Secret: more admin operators, each with a token and scopes (see `changes::operators`).
+pub const ADMIN_TOKENS: &str = "ADMIN_TOKENS";
 /// Analytics Engine dataset of request data points (optional).
 pub const METRICS: &str = "METRICS";
 /// Secret that enables the admin API.

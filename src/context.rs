@@ -114,6 +114,7 @@ impl RequestContext {
             cache: self.cache,
             error_code: self.error.as_ref().map(|(code, _)| *code),
             at_ms: now_ms,
+            version: self.config_version.clone(),
         }
     }
 }

@@ -91,6 +91,18 @@ pub enum GatewayError {
     AdminUnauthorized,
     /// An admin request that names nothing the gateway knows, or lacks a parameter.
     AdminInvalid { reason: String },
+    /// An admin operator without the scope a request needs.
+    AdminForbidden {
+        operator: String,
+        scope: &'static str,
+    },
+    /// A conditional configuration change whose expected version is no longer current.
+    ConfigConflict {
+        expected: String,
+        current: Option<String>,
+    },
+    /// The request's credential (API-key consumer, token id or subject) has been revoked.
+    CredentialRevoked { kind: &'static str },
     /// A pushed route document (or a stored version being restored) does not validate; every
     /// problem is listed and nothing changed.
     ConfigRejected { errors: Vec<ConfigError> },
@@ -163,6 +175,9 @@ impl GatewayError {
             Self::BackendTimeout { .. } => "backend-timeout",
             Self::AdminUnauthorized => "admin-unauthorized",
             Self::AdminInvalid { .. } => "admin-invalid",
+            Self::AdminForbidden { .. } => "admin-forbidden",
+            Self::ConfigConflict { .. } => "config-conflict",
+            Self::CredentialRevoked { .. } => "credential-revoked",
             Self::ConfigRejected { .. } => "config-invalid",
             Self::VersionNotFound { .. } => "version-not-found",
             Self::ConfigNotFound { .. } => "config-not-found",
@@ -194,6 +209,9 @@ impl GatewayError {
             | Self::LengthRequired
             | Self::CorsRefused { .. }
             | Self::AdminInvalid { .. }
+            | Self::AdminForbidden { .. }
+            | Self::ConfigConflict { .. }
+            | Self::CredentialRevoked { .. }
             | Self::ConfigRejected { .. }
             | Self::VersionNotFound { .. }
             | Self::ConfigNotFound { .. } => Fault::Client,
@@ -224,8 +242,14 @@ impl GatewayError {
             Self::BodyIncomplete { .. } => 408,
             Self::WebSocketVersion => 426,
             Self::RangeNotSatisfiable { .. } => 416,
-            Self::AdminUnauthorized | Self::Unauthenticated { .. } => 401,
-            Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => 403,
+            Self::AdminUnauthorized
+            | Self::Unauthenticated { .. }
+            | Self::CredentialRevoked { .. } => 401,
+            Self::InsufficientScope { .. }
+            | Self::IpDenied
+            | Self::CorsRefused { .. }
+            | Self::AdminForbidden { .. } => 403,
+            Self::ConfigConflict { .. } => 412,
             Self::HeadersTooLarge { .. } => 431,
             Self::BodyTooLarge { .. } => 413,
             Self::LengthRequired => 411,
@@ -256,10 +280,14 @@ impl GatewayError {
             Self::BodyIncomplete { .. } => "Request Timeout",
             Self::WebSocketVersion => "Upgrade Required",
             Self::RangeNotSatisfiable { .. } => "Range Not Satisfiable",
-            Self::AdminUnauthorized | Self::Unauthenticated { .. } => "Unauthorized",
-            Self::InsufficientScope { .. } | Self::IpDenied | Self::CorsRefused { .. } => {
-                "Forbidden"
-            }
+            Self::AdminUnauthorized
+            | Self::Unauthenticated { .. }
+            | Self::CredentialRevoked { .. } => "Unauthorized",
+            Self::InsufficientScope { .. }
+            | Self::IpDenied
+            | Self::CorsRefused { .. }
+            | Self::AdminForbidden { .. } => "Forbidden",
+            Self::ConfigConflict { .. } => "Precondition Failed",
             Self::HeadersTooLarge { .. } => "Request Header Fields Too Large",
             Self::BodyTooLarge { .. } => "Content Too Large",
             Self::LengthRequired => "Length Required",
@@ -357,6 +385,16 @@ impl GatewayError {
             }
             Self::AuthUnavailable { .. } => "Credentials cannot be verified right now.".into(),
             Self::AdminInvalid { reason } => reason.clone(),
+            Self::AdminForbidden { operator, scope } => {
+                format!("The operator '{operator}' lacks the '{scope}' scope this request needs.")
+            }
+            Self::ConfigConflict { expected, current } => format!(
+                "The current version is {}, not {expected}: nothing was changed. Read the current document again and retry.",
+                current.as_deref().unwrap_or("none")
+            ),
+            Self::CredentialRevoked { kind } => {
+                format!("These credentials have been revoked ({kind}).")
+            }
             Self::ConfigRejected { errors } => format!(
                 "The route document has {} problem(s), listed in 'errors'; nothing was changed.",
                 errors.len()
@@ -407,6 +445,10 @@ impl GatewayError {
             Self::Unauthenticated { presented: false, .. } => {
                 headers.push(("www-authenticate", "Bearer realm=\"edge-gateway\"".to_string()));
             }
+            Self::CredentialRevoked { .. } => headers.push((
+                "www-authenticate",
+                "Bearer realm=\"edge-gateway\", error=\"invalid_token\"".to_string(),
+            )),
             Self::Unauthenticated { presented: true, .. } => headers.push((
                 "www-authenticate",
                 "Bearer realm=\"edge-gateway\", error=\"invalid_token\"".to_string(),

@@ -6,7 +6,7 @@
 //! The modules form layers, and imports only point down them (a host test, `tests/layers.rs`,
 //! keeps it so): leaves (`platform`, `http`, `digest`, `reader`, `bindings`, `deployment`,
 //! `memo`) → `error` → `observe` → `metrics` → the domains (`routing`, `upstream`,
-//! `resilience`, `security`, `auth`, `cache`, `rate_limit`, `aggregate`), each owning its
+//! `resilience`, `security`, `auth`, `cache`, `rate_limit`, `aggregate`, `changes`), each owning its
 //! part of the route document → `config`, which composes them → the per-request `context`
 //! and `exchange` → `openapi`, `admin` → `stages` → `pipeline` → this entry point.
 
@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod auth;
 pub mod bindings;
 pub mod cache;
+pub mod changes;
 pub mod config;
 pub mod context;
 pub mod deployment;

@@ -23,6 +23,8 @@
 //!    │
 //!  authenticate ────── no / bad credentials, missing scope ▶ 401 / 403 (503 if keys unknowable)
 //!    │
+//!  revocation ──────── a revoked consumer, token or subject ▶ 401
+//!    │
 //!  rate limit ──────── a policy is exhausted ──────────────▶ 429 (503 if fail-closed and down)
 //!    │
 //!  forwarding ──────── the upstream headers (no I/O)
@@ -99,6 +101,8 @@ stages! {
     EdgeSecurity => stages::edge_security::EdgeSecurity,
     /// Before rate limiting: who is asking decides the limit and the plan.
     Authenticate => stages::authenticate::Authenticate,
+    /// Right after it: a revoked credential is refused before it costs a limit or a call.
+    Revocation => stages::revocation::Revocation,
     /// Before cache and origin: a denied client costs neither, a cached answer still counts.
     RateLimit => stages::rate_limit::RateLimit,
     /// Once the caller is known: the headers every upstream call carries.

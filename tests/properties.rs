@@ -25,6 +25,8 @@ use edge_gateway::cache::entry::{Entry, Kind, Meta};
 use edge_gateway::cache::freshness::{self, Freshness, RequestFacts};
 use edge_gateway::cache::key;
 use edge_gateway::cache::range::{self, Ranges};
+use edge_gateway::changes::operators;
+use edge_gateway::changes::revocation::{Credential, Kind as RevokedKind, Known, Revocation};
 use edge_gateway::config;
 use edge_gateway::http;
 use edge_gateway::observe::request_id;
@@ -93,6 +95,11 @@ fn any_json() -> impl Strategy<Value = Value> {
         "deny",
         "url",
         "ignore_query",
+        "changes",
+        "retention",
+        "rollout",
+        "keep_versions",
+        "percent",
         "tags",
         "statuses",
         "ttl_seconds",
@@ -284,6 +291,46 @@ proptest! {
         (targets::TARGETS[target].1)(&data);
     }
 
+    // ---- operators and revocations ----
+
+    #[test]
+    fn operator_lists_never_panic_and_never_admit_an_empty_token(
+        text in ".{0,200}",
+        json in any_json(),
+        presented in ".{0,24}",
+    ) {
+        for candidate in [text, json.to_string()] {
+            if let Ok(operators) = operators::parse(None, Some(&candidate)) {
+                prop_assert!(operators::identify(&operators, "").is_none());
+                let _ = operators::identify(&operators, &presented);
+            }
+        }
+    }
+
+    #[test]
+    fn revocation_lists_match_only_what_they_name(
+        entries in prop::collection::vec(("[a-c]{1,3}", 0..3usize), 0..8),
+        asked in "[a-c]{1,3}",
+    ) {
+        let kinds = [RevokedKind::Consumer, RevokedKind::Jti, RevokedKind::Subject];
+        let revocations: Vec<Revocation> = entries
+            .iter()
+            .map(|(value, kind)| Revocation {
+                kind: kinds[*kind],
+                value: value.clone(),
+                at_ms: 0.0,
+                until_ms: None,
+                operator: "p".into(),
+                reason: None,
+            })
+            .collect();
+        let mut known = Known::default();
+        known.accept(1, Some(revocations));
+        let credential = Credential { jti: Some(&asked), ..Credential::default() };
+        let listed = entries.iter().any(|(v, k)| *k == 1 && *v == asked);
+        prop_assert_eq!(known.revoked(&credential, 0.0).is_some(), listed);
+    }
+
     // ---- the route document ----
 
     #[test]
@@ -307,6 +354,7 @@ proptest! {
             "auth", "cache", "security", "aggregate", "rate_limits", "fallback", "versions",
             "request_headers", "retry", "circuit_breaker", "sticky", "upstreams", "plans",
             "openapi", "methods", "host", "upstream_path", "strip_prefix", "websocket",
+            "changes", "retention", "rollout",
         ]),
     ) {
         let mut document = base_document();

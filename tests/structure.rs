@@ -9,7 +9,7 @@
 //! error       error
 //! observe     observe
 //! metrics     metrics
-//! domains     routing upstream resilience security auth cache rate_limit aggregate
+//! domains     routing upstream resilience security auth cache rate_limit aggregate changes
 //! config      config
 //! exchange    context exchange
 //! operators   openapi admin
@@ -44,6 +44,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cache", 4),
     ("rate_limit", 4),
     ("aggregate", 4),
+    ("changes", 4),
     ("config", 5),
     ("context", 6),
     ("exchange", 6),
@@ -63,6 +64,7 @@ const DOMAINS: &[&str] = &[
     "cache",
     "rate_limit",
     "aggregate",
+    "changes",
 ];
 
 #[test]

@@ -1,8 +1,9 @@
 //! Operator endpoints under `ADMIN_PREFIX` (default `/__gateway`).
 //!
-//! Disabled unless the secret `ADMIN_TOKEN` is set (`wrangler secret put ADMIN_TOKEN`); while
-//! disabled the prefix behaves like any unrouted path (404). Requests must carry
-//! `Authorization: Bearer <token>`, compared in constant time.
+//! Disabled unless the secret `ADMIN_TOKEN` or `ADMIN_TOKENS` is set (`wrangler secret put
+//! ADMIN_TOKEN`); while disabled the prefix behaves like any unrouted path (404). Requests must
+//! carry `Authorization: Bearer <token>` of an operator (compared in constant time) whose
+//! scopes allow them (see [`crate::changes::operators`]); every write is in the audit trail.
 //!
 //! - `GET  {prefix}/health` — liveness and the configuration version being served.
 //! - `GET  {prefix}/rate-limits/{policy}?key=K` — a key's current allowance, without using it.
@@ -14,11 +15,15 @@
 //!   sends the token it is given (form or `#token=` fragment) with each call.
 //! - `GET {prefix}/openapi.json` — the OpenAPI 3.1 description of the routes.
 //! - `GET {prefix}/config`, `PUT {prefix}/config`, `GET {prefix}/config/versions[/{version}]`,
-//!   `POST {prefix}/config/rollback` — see [`config`].
+//!   `POST {prefix}/config/rollback`, `{prefix}/config/candidate[/promote|/abort]` — see
+//!   [`config`].
+//! - `GET {prefix}/audit`, `{prefix}/revocations` — see [`access`].
 //!
 //! Health and the configuration endpoints answer even before any valid document was loaded, so
 //! a new deployment can be given its first document through this API.
 
+mod access;
+mod actor;
 mod cache;
 mod config;
 
@@ -29,12 +34,14 @@ use worker::{Env, Request, Response, Url};
 
 use crate::bindings;
 use crate::cache::{purge, zone};
+use crate::changes::operators::{self, Operator, Scope};
 use crate::config::Gateway;
 use crate::error::GatewayError;
 use crate::http::header;
 use crate::metrics::{recorder, RETAIN_MINUTES};
 use crate::platform;
 use crate::rate_limit::client;
+pub use actor::Actor;
 
 /// The part of `path` below `prefix`, if `path` is an admin path.
 pub fn below<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
@@ -67,33 +74,37 @@ fn dashboard() -> Result<Response, GatewayError> {
     Ok(response)
 }
 
-/// Compares without returning early, so timing does not reveal how much of a guess was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The operators of this deployment, from `ADMIN_TOKEN` and `ADMIN_TOKENS`; none means the
+/// admin API is disabled.
+fn operators(env: &Env) -> Result<Vec<Operator>, GatewayError> {
+    let secret = |name: &str| env.secret(name).ok().map(|s| s.to_string());
+    operators::parse(
+        secret(bindings::ADMIN_TOKEN).as_deref(),
+        secret(bindings::ADMIN_TOKENS).as_deref(),
+    )
+    .map_err(|cause| GatewayError::Internal { cause })
 }
 
-/// The admin token, when the admin API is enabled.
-fn admin_token(env: &Env) -> Option<String> {
-    env.secret(bindings::ADMIN_TOKEN)
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|t| !t.is_empty())
-}
-
-fn authorize(env: &Env, headers: &[(String, String)]) -> Result<(), GatewayError> {
-    let Some(token) = admin_token(env) else {
-        return Err(GatewayError::RouteNotFound);
-    };
+fn authorize(
+    operators: &[Operator],
+    headers: &[(String, String)],
+) -> Result<Operator, GatewayError> {
     let presented = header(headers, "authorization")
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
-        Ok(())
-    } else {
-        Err(GatewayError::AdminUnauthorized)
+    operators::identify(operators, presented.trim())
+        .cloned()
+        .ok_or(GatewayError::AdminUnauthorized)
+}
+
+/// The scope a request below the prefix needs.
+pub fn scope_for(method: &str, segments: &[&str]) -> Scope {
+    match (method, segments) {
+        ("GET" | "HEAD", _) => Scope::Read,
+        (_, ["cache", ..]) => Scope::Cache,
+        (_, ["rate-limits", ..]) => Scope::RateLimits,
+        (_, ["revocations", ..]) => Scope::Revoke,
+        _ => Scope::Config,
     }
 }
 
@@ -108,16 +119,34 @@ pub async fn handle(
     headers: &[(String, String)],
 ) -> Result<Response, GatewayError> {
     // The dashboard page holds no data: it asks for the token and sends it with each call.
-    if method == "GET" && rest == "dashboard" && admin_token(env).is_some() {
+    let operators = operators(env)?;
+    if operators.is_empty() {
+        return Err(GatewayError::RouteNotFound);
+    }
+    if method == "GET" && rest == "dashboard" {
         return dashboard();
     }
-    authorize(env, headers)?;
+    let operator = authorize(&operators, headers)?;
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let scope = scope_for(method, &segments);
+    if !operator.may(scope) {
+        return Err(GatewayError::AdminForbidden {
+            operator: operator.name,
+            scope: scope.as_str(),
+        });
+    }
+    let actor = Actor {
+        operator,
+        address: header(headers, "cf-connecting-ip").map(str::to_string),
+    };
     let internal = |e: worker::Error| GatewayError::Internal {
         cause: e.to_string(),
     };
     if let ["config", more @ ..] = segments.as_slice() {
-        return config::handle(env, &gateway, req, method, more, url).await;
+        return config::handle(env, &gateway, req, method, more, url, &actor, headers).await;
+    }
+    if let [first @ ("audit" | "revocations"), more @ ..] = segments.as_slice() {
+        return access::handle(env, req, method, first, more, url, &actor).await;
     }
     match (method, segments.as_slice()) {
         ("GET", ["health"]) => Response::from_json(&json!({
@@ -183,6 +212,13 @@ pub async fn handle(
                     client::reset(env, policy, &key)
                         .await
                         .map_err(unavailable)?;
+                    actor
+                        .record(
+                            env,
+                            "rate_limits.reset",
+                            json!({"policy": policy.name, "key": key}),
+                        )
+                        .await;
                     Response::from_json(&json!({"policy": policy.name, "key": key, "reset": true}))
                         .map_err(internal)
                 }
@@ -209,8 +245,15 @@ pub async fn handle(
                 zone::Outcome::Purged { requests } => json!({"purged": true, "requests": requests}),
                 zone::Outcome::Failed(error) => json!({"purged": false, "error": error}),
             };
-            Response::from_json(&json!({"purged": targets.len(), "at_ms": at as u64, "zone": zone}))
-                .map_err(internal)
+            let answer = json!({"purged": targets.len(), "at_ms": at as u64, "zone": zone});
+            actor
+                .record(
+                    env,
+                    "cache.purge",
+                    json!({"request": serde_json::from_str::<Value>(&body).ok(), "answer": answer}),
+                )
+                .await;
+            Response::from_json(&answer).map_err(internal)
         }
         (_, ["cache", "purge"]) => Err(GatewayError::MethodNotAllowed {
             allow: vec!["POST".into()],
@@ -233,9 +276,24 @@ mod tests {
 
     #[test]
     fn tokens_compare_exactly() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
+        assert!(operators::constant_time_eq(b"secret", b"secret"));
+        assert!(!operators::constant_time_eq(b"secret", b"secreT"));
+        assert!(!operators::constant_time_eq(b"secret", b"secret2"));
+        assert!(!operators::constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn reads_need_read_and_writes_their_own_scope() {
+        assert_eq!(scope_for("GET", &["config"]), Scope::Read);
+        assert_eq!(scope_for("GET", &["audit"]), Scope::Read);
+        assert_eq!(scope_for("PUT", &["config"]), Scope::Config);
+        assert_eq!(scope_for("POST", &["config", "rollback"]), Scope::Config);
+        assert_eq!(scope_for("POST", &["cache", "purge"]), Scope::Cache);
+        assert_eq!(
+            scope_for("DELETE", &["rate-limits", "p"]),
+            Scope::RateLimits
+        );
+        assert_eq!(scope_for("POST", &["revocations"]), Scope::Revoke);
+        assert_eq!(scope_for("POST", &["anything-else"]), Scope::Config);
     }
 }

@@ -9,6 +9,7 @@ use super::openapi::{parse_openapi, OpenApiSettings};
 use super::route::{parse_routes, Declared, Route};
 use crate::auth::config::parse_settings;
 use crate::auth::AuthSettings;
+use crate::changes::config::{parse_changes, ChangeSettings};
 use crate::rate_limit::config::{parse_plans, parse_policies, RateLimits};
 use crate::reader::{Errors, Object};
 use crate::resilience::config::parse_services;
@@ -30,6 +31,8 @@ pub struct Document {
     pub routes: Vec<Route>,
     /// How the generated OpenAPI document describes the gateway.
     pub openapi: OpenApiSettings,
+    /// Retention of versions and rollout thresholds.
+    pub changes: ChangeSettings,
 }
 
 /// Reads a parsed document. What is valid is returned even when `errors` is not empty, so that
@@ -75,6 +78,10 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         .optional("openapi")
         .and_then(|(value, path)| parse_openapi(value, &path, errors))
         .unwrap_or_default();
+    let changes = root
+        .optional("changes")
+        .map(|(value, path)| parse_changes(value, &path, errors))
+        .unwrap_or_default();
     let security = root
         .optional("security")
         .and_then(|(value, path)| parse_security(value, &path, &SecurityPolicy::default(), errors))
@@ -97,6 +104,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         auth,
         routes,
         openapi,
+        changes,
     }
 }
 

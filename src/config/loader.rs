@@ -5,6 +5,10 @@
 //! compiled again; a changed valid one replaces the current configuration in one step; an invalid
 //! or missing one is logged and the last good configuration keeps serving. Only an isolate that
 //! has never loaded a valid document answers 503.
+//!
+//! When the document's metadata announces a candidate (a staged rollout, see
+//! `changes::rollout`), the candidate's stored version is compiled too, and the clients whose
+//! bucket falls in its share are served with it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -12,9 +16,11 @@ use std::rc::Rc;
 use serde_json::json;
 use worker::Env;
 
-use super::{compile, versions::version_of, Gateway};
+use super::{compile, Gateway};
+use crate::changes::rollout::{self, Announced};
+use crate::changes::versions::{self, version_of};
 use crate::error::GatewayError;
-use crate::{bindings, platform};
+use crate::platform;
 
 /// What this isolate knows about the configuration. Plain state, driven by [`Loader::due`] and
 /// [`Loader::accept`], so the swap rules are tested without KV.
@@ -27,6 +33,8 @@ pub struct Loader {
     checked_at_ms: Option<f64>,
     /// Why there is no current configuration, for the log of the 503.
     problem: Option<String>,
+    /// The candidate being rolled out, compiled.
+    candidate: Option<(Announced, Rc<Gateway>)>,
 }
 
 impl Loader {
@@ -107,6 +115,64 @@ impl Loader {
     fn version(&self) -> Option<&str> {
         self.current.as_deref().map(|g| g.version.as_str())
     }
+
+    /// Takes the candidate the metadata announces: the version to fetch and compile when it
+    /// is not the one already held, and the log line when a candidate ended.
+    pub fn announce(&mut self, announced: Option<Announced>) -> (Option<String>, Option<String>) {
+        match (announced, &mut self.candidate) {
+            (None, None) => (None, None),
+            (None, Some((ended, _))) => {
+                let line =
+                    json!({"type": "config", "event": "candidate_ended", "version": ended.version})
+                        .to_string();
+                self.candidate = None;
+                (None, Some(line))
+            }
+            (Some(announced), Some((held, _))) if held.version == announced.version => {
+                // Only the share may have changed.
+                *held = announced;
+                (None, None)
+            }
+            (Some(announced), _) => (Some(announced.version), None),
+        }
+    }
+
+    /// Takes the candidate's stored document; returns the log line.
+    pub fn accept_candidate(
+        &mut self,
+        announced: Announced,
+        read: Result<Option<String>, String>,
+    ) -> String {
+        let compiled = read
+            .and_then(|text| text.ok_or_else(|| "its stored version is missing".to_string()))
+            .and_then(|text| {
+                compile(&text).map_err(|errors| format!("it is invalid ({} errors)", errors.len()))
+            });
+        match compiled {
+            Ok(gateway) => {
+                let line = json!({"type": "config", "event": "candidate_loaded", "version": announced.version,
+                                  "percent": announced.percent})
+                .to_string();
+                self.candidate = Some((announced, Rc::new(gateway)));
+                line
+            }
+            Err(cause) => {
+                self.candidate = None;
+                json!({"type": "config", "event": "candidate_failed", "version": announced.version, "cause": cause})
+                    .to_string()
+            }
+        }
+    }
+
+    /// The configuration for a client: the candidate for those in its share, else the current.
+    pub fn serving(&self, client: &str) -> Result<Rc<Gateway>, GatewayError> {
+        if let Some((announced, gateway)) = &self.candidate {
+            if self.current.is_some() && rollout::serves(announced, rollout::bucket(client)) {
+                return Ok(gateway.clone());
+            }
+        }
+        self.current()
+    }
 }
 
 /// Serves an already compiled document in this isolate at once (after an admin push or
@@ -120,8 +186,9 @@ thread_local! {
     static LOADER: RefCell<Loader> = RefCell::new(Loader::default());
 }
 
-/// The configuration for this request, refreshed from KV when the interval has passed.
-pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Gateway>, GatewayError> {
+/// The configuration for this request from `client` (its address: a client is served the same
+/// version every time), refreshed from KV when the interval has passed.
+pub async fn current(env: &Env, now_ms: f64, client: &str) -> Result<Rc<Gateway>, GatewayError> {
     let deployment = crate::deployment::get(env);
     let source = &deployment.config;
     let due = LOADER.with(|loader| {
@@ -133,19 +200,36 @@ pub async fn current(env: &Env, now_ms: f64) -> Result<Rc<Gateway>, GatewayError
         due
     });
     if due {
-        let read = match env.kv(bindings::CONFIG) {
-            Ok(kv) => kv.get(&source.key).text().await.map_err(|e| e.to_string()),
-            Err(e) => Err(format!(
-                "the KV binding '{}' is not configured: {e}",
-                bindings::CONFIG
-            )),
+        let read = match versions::current(env, &source.key).await {
+            Ok(Some((text, pointer))) => Ok((Some(text), pointer.and_then(|p| p.candidate))),
+            Ok(None) => Ok((None, None)),
+            Err(e) => Err(e),
         };
-        let event = LOADER.with(|loader| loader.borrow_mut().accept(read, &source.key));
-        if let Some(line) = event {
+        let (text, announced) = match read {
+            Ok((text, announced)) => (Ok(text), announced),
+            Err(e) => (Err(e), None),
+        };
+        let failed = text.is_err();
+        let (event, fetch) = LOADER.with(|loader| {
+            let mut loader = loader.borrow_mut();
+            let event = loader.accept(text, &source.key);
+            // A failed read says nothing about the candidate: keep it.
+            let (fetch, ended) = match failed {
+                true => (None, None),
+                false => loader.announce(announced.clone()),
+            };
+            (event.into_iter().chain(ended).collect::<Vec<_>>(), fetch)
+        });
+        for line in event {
+            platform::log(&line);
+        }
+        if let (Some(version), Some(announced)) = (fetch, announced) {
+            let read = versions::read(env, &source.key, &version).await;
+            let line = LOADER.with(|loader| loader.borrow_mut().accept_candidate(announced, read));
             platform::log(&line);
         }
     }
-    LOADER.with(|loader| loader.borrow().current())
+    LOADER.with(|loader| loader.borrow().serving(client))
 }
 
 #[cfg(test)]

@@ -4,18 +4,19 @@
 //! A document goes `text → JSON → Document (validated) → Gateway (compiled)` once per change;
 //! every request then reads the same [`Gateway`] until a newer document replaces it. Each
 //! domain parses its own part (`auth/config.rs`, `cache/config.rs`, …); this module only
-//! composes them: the top level ([`document`]), routes ([`route`]), loading ([`loader`]) and
-//! versions ([`versions`]).
+//! composes them: the top level ([`document`]), routes ([`route`]) and loading ([`loader`]);
+//! stored versions are `changes::versions`.
 
 pub mod document;
 pub mod loader;
 pub mod openapi;
 pub mod route;
-pub mod versions;
 
 use std::collections::BTreeMap;
 
 use crate::auth::AuthSettings;
+use crate::changes::config::ChangeSettings;
+use crate::changes::versions::version_of;
 use crate::rate_limit::config::RateLimits;
 use crate::reader::{ConfigError, Errors};
 use crate::resilience::service::Service;
@@ -31,6 +32,8 @@ pub struct Gateway {
     pub auth: AuthSettings,
     pub routes: RouteTable<Route>,
     pub openapi: OpenApiSettings,
+    /// How versions are kept and candidates judged (the `changes` section).
+    pub changes: ChangeSettings,
     /// Content hash of the document this was compiled from, reported in logs.
     pub version: String,
 }
@@ -67,7 +70,8 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
         auth: config.auth,
         routes,
         openapi: config.openapi,
-        version: versions::version_of(text),
+        changes: config.changes,
+        version: version_of(text),
     })
 }
 

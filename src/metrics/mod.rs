@@ -53,6 +53,9 @@ pub struct Sample {
     pub upstream_ms: Option<f64>,
     pub cache: Option<&'static str>,
     pub error_code: Option<&'static str>,
+    /// The configuration version that served it, counted on its own as well (`@version`) so
+    /// that a rollout can compare versions.
+    pub version: Option<String>,
     pub at_ms: f64,
 }
 
@@ -142,13 +145,19 @@ pub fn quantile(histogram: &[u64; BUCKETS], q: f64) -> Option<f64> {
 pub type Batch = BTreeMap<u64, BTreeMap<String, Stats>>;
 
 pub fn add(batch: &mut Batch, sample: &Sample) {
-    batch
-        .entry(sample.minute())
-        .or_default()
-        .entry(sample.route.clone())
-        .or_default()
-        .add(sample);
+    let minute = batch.entry(sample.minute()).or_default();
+    minute.entry(sample.route.clone()).or_default().add(sample);
+    if let Some(version) = &sample.version {
+        minute
+            .entry(format!("{VERSION_ENTRY}{version}"))
+            .or_default()
+            .add(sample);
+    }
 }
+
+/// Entries of a batch that count a configuration version rather than a route start with this
+/// (route names cannot).
+pub const VERSION_ENTRY: char = '@';
 
 pub fn merge(into: &mut Batch, other: &Batch) {
     for (minute, routes) in other {
@@ -163,13 +172,19 @@ pub fn merge(into: &mut Batch, other: &Batch) {
 /// (all routes together, zeros where nothing happened) and totals per route.
 pub fn summarize(batch: &Batch, from_minute: u64, to_minute: u64) -> Value {
     let mut per_route: BTreeMap<&str, Stats> = BTreeMap::new();
+    let mut per_version: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut minutes = Vec::new();
     for minute in from_minute..=to_minute {
         let mut all = Stats::default();
         if let Some(routes) = batch.get(&minute) {
             for (route, stats) in routes {
-                all.merge(stats);
-                per_route.entry(route).or_default().merge(stats);
+                match route.strip_prefix(VERSION_ENTRY) {
+                    Some(version) => per_version.entry(version).or_default().merge(stats),
+                    None => {
+                        all.merge(stats);
+                        per_route.entry(route).or_default().merge(stats);
+                    }
+                }
             }
         }
         let mut entry = view(&all);
@@ -185,6 +200,10 @@ pub fn summarize(batch: &Batch, from_minute: u64, to_minute: u64) -> Value {
         "to_ms": (to_minute + 1) * 60_000,
         "minutes": minutes,
         "routes": routes,
+        "versions": per_version
+            .iter()
+            .map(|(version, stats)| (version.to_string(), view(stats)))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 
@@ -220,6 +239,7 @@ mod tests {
             cache: None,
             error_code: None,
             at_ms,
+            version: None,
         }
     }
 

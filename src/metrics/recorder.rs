@@ -15,7 +15,8 @@ use super::{add, merge, Batch, Sample, RETAIN_MINUTES};
 use crate::deployment::Deployment;
 use crate::{bindings, platform};
 
-const STORE_NAME: &str = "global";
+/// The one `MetricsStore` object's name.
+pub const STORE_NAME: &str = "global";
 const FLUSH_AFTER: Duration = Duration::from_millis(1000);
 
 thread_local! {

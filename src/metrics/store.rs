@@ -41,21 +41,36 @@ impl DurableObject for MetricsStore {
                 Response::empty()
             }
             (Method::Get, "/query") => {
-                let url = req.url()?;
-                let number = |name: &str| {
-                    url.query_pairs()
-                        .find(|(n, _)| n == name)
-                        .and_then(|(_, v)| v.parse::<u64>().ok())
-                };
-                let (Some(from), Some(to)) = (number("from"), number("to")) else {
+                let Some((from, to)) = window(&req)? else {
                     return Response::error("from and to (minutes) are required", 400);
                 };
                 let batch = self.read(from, to)?;
                 Response::from_json(&summarize(&batch, from, to))
             }
+            // The raw counts, for the rollout's comparison of versions.
+            (Method::Get, "/batch") => {
+                let Some((from, to)) = window(&req)? else {
+                    return Response::error("from and to (minutes) are required", 400);
+                };
+                let batch = self.read(from, to)?;
+                let text = serde_json::to_string(&batch)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                Response::ok(text)
+            }
             _ => Response::error("not found", 404),
         }
     }
+}
+
+/// The `from` and `to` minutes of a query.
+fn window(req: &Request) -> Result<Option<(u64, u64)>> {
+    let url = req.url()?;
+    let number = |name: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
+    Ok(number("from").zip(number("to")))
 }
 
 impl MetricsStore {

@@ -19,6 +19,7 @@ pub mod intake;
 pub mod invalidate;
 pub mod openapi;
 pub mod rate_limit;
+pub mod revocation;
 pub mod route;
 pub mod service;
 pub mod upstream;

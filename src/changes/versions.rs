@@ -1,6 +1,7 @@
 //! Configuration versions in the `CONFIG` KV namespace.
 //!
-//! Every pushed document is kept, never changed again, under `{key}@{version}`, where the
+//! Every pushed document is kept (until retention lets it go), never changed, under
+//! `{key}@{version}`, where the
 //! version is the first 16 hex digits of the SHA-256 of its exact text. The document under
 //! `{key}` itself is the current one: moving the pointer is one KV write of a document that
 //! already validated, and a rollback writes an earlier version back. Its metadata names the
@@ -52,8 +53,11 @@ pub struct Pointer {
     pub since_ms: f64,
     /// The version that was current before, if known: the default rollback target.
     pub previous: Option<String>,
-    /// `push` or `rollback`.
+    /// `push`, `rollback`, `promote`, `candidate` or `abort`.
     pub action: String,
+    /// A candidate version being rolled out beside this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<super::rollout::Announced>,
 }
 
 /// The document a version names, validated against nothing: callers compile it.
@@ -76,16 +80,14 @@ pub async fn current(env: &Env, key: &str) -> Result<Option<(String, Option<Poin
     Ok(text.map(|text| (text, pointer)))
 }
 
-/// Keeps `text` as a version (once: versions are immutable) and makes it current.
-/// Returns the pointer written.
-pub async fn make_current(
+/// Keeps `text` as a version, once: versions are immutable.
+pub async fn store(
     env: &Env,
     key: &str,
     text: &str,
     routes: usize,
-    action: &str,
     now_ms: f64,
-) -> Result<Pointer, String> {
+) -> Result<(), String> {
     let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     let version = version_of(text);
     let stored_key = version_key(key, &version);
@@ -95,37 +97,40 @@ pub async fn make_current(
         .await
         .map_err(|e| e.to_string())?
         .is_some();
-    if !known {
-        let record = VersionRecord {
-            version: version.clone(),
-            pushed_at_ms: now_ms,
-            routes,
-            bytes: text.len(),
-        };
-        kv.put(&stored_key, text)
-            .and_then(|put| put.metadata(record))
-            .map_err(|e| e.to_string())?
-            .execute()
-            .await
-            .map_err(|e| format!("storing version {version}: {e}"))?;
+    if known {
+        return Ok(());
     }
-    let previous = current(env, key)
-        .await?
-        .map(|(text, _)| version_of(&text))
-        .filter(|p| *p != version);
-    let pointer = Pointer {
-        version,
-        since_ms: now_ms,
-        previous,
-        action: action.to_string(),
+    let record = VersionRecord {
+        version: version.clone(),
+        pushed_at_ms: now_ms,
+        routes,
+        bytes: text.len(),
     };
+    kv.put(&stored_key, text)
+        .and_then(|put| put.metadata(record))
+        .map_err(|e| e.to_string())?
+        .execute()
+        .await
+        .map_err(|e| format!("storing version {version}: {e}"))
+}
+
+/// Makes `text` the current document, with `pointer` as its metadata.
+pub async fn point(env: &Env, key: &str, text: &str, pointer: &Pointer) -> Result<(), String> {
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
     kv.put(key, text)
         .and_then(|put| put.metadata(pointer.clone()))
         .map_err(|e| e.to_string())?
         .execute()
         .await
-        .map_err(|e| format!("moving the current pointer: {e}"))?;
-    Ok(pointer)
+        .map_err(|e| format!("moving the current pointer: {e}"))
+}
+
+/// Deletes a stored version.
+pub async fn delete(env: &Env, key: &str, version: &str) -> Result<(), String> {
+    let kv = env.kv(bindings::CONFIG).map_err(|e| e.to_string())?;
+    kv.delete(&version_key(key, version))
+        .await
+        .map_err(|e| format!("deleting version {version}: {e}"))
 }
 
 /// Every stored version, newest first.
@@ -179,6 +184,7 @@ mod tests {
             since_ms: 0.0,
             previous: previous.map(Into::into),
             action: "push".into(),
+            candidate: None,
         }
     }
 
