@@ -137,6 +137,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         security: { cors: { allow_origins: ["https://app.example.com", "https://*.example.org", "*"], allow_methods: ["GET"], allow_headers: ["content-type"], expose_headers: ["x-total"], allow_credentials: true, max_age_seconds: 60 }, ip: { deny: ["192.0.2.0/24"] } },
         routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.1.1.1"] }, limits: { max_body_bytes: 1000, max_header_bytes: 4096, max_headers: 40 } } }],
       },
+      { ...base(), changes: { retention: { keep_versions: 5, keep_days: 0 }, rollout: { percent: 25, check_seconds: 10, healthy_seconds: 300, min_requests: 50, max_error_rate_increase_percent: 1, max_latency_increase_percent: 20 } } },
     ],
     invalid: [
       { ...base(), extra: 1 },
@@ -148,6 +149,9 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["https://bücher.example/api"] } } },
       { ...base(), services: { "Bad Name": { upstreams: ["http://127.0.0.1:9"] } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", methdos: ["GET"] }] },
+      { ...base(), changes: { rollout: { percent: 100 } } },
+      { ...base(), changes: { retention: { keep_versions: 0 } } },
+      { ...base(), changes: { retention: { keep: 3 } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", methods: ["FETCH"] }] },
       { ...base(), routes: [{ name: "r", path: "r", service: "s" }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", strip_prefix: "/r", upstream_path: "/x" }] },

@@ -116,6 +116,7 @@ export async function startGateway({
         durableObjects: {
           RATE_LIMITER: rateLimiter?.binding ?? { className: "RateLimiter", useSQLite: true },
           METRICS_STORE: { className: "MetricsStore", useSQLite: true },
+          CONFIG_CONTROL: { className: "ConfigControl", useSQLite: true },
         },
         // Analytics Engine's local simulator drops data points: a stand-in service with the
         // same writeDataPoint method logs each one instead.

@@ -140,6 +140,10 @@ test("the dashboard draws the metrics in Chromium", { skip: !fs.existsSync(CHROM
     assert.equal(bars, expected, "the bars add up to the requests counted");
     const limitedRow = await page.$$eval("#routes tr[data-route=limited] td", (cells) => cells.map((c) => c.textContent));
     assert.equal(limitedRow[10], "3", "the routes table shows the denials");
+    const version = (await (await fetch(`${gateway.url}/__gateway/config`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()).version;
+    assert.equal(await page.textContent("#config-version"), version, "the current version is shown");
+    const versionRow = await page.$$eval(`#versions tr[data-version="${version}"] td`, (cells) => cells.map((c) => c.textContent));
+    assert.equal(Number(versionRow[1]), (await metrics()).versions[version].requests, "and its requests");
     assert.deepEqual(errors, []);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
