@@ -36,8 +36,8 @@ export function adminOptions(args, usage) {
 }
 
 /// One admin API call. Returns the parsed JSON body; exits with the problem's detail (and
-/// every listed error) when the gateway refuses.
-export async function admin(options, method, route, body) {
+/// every listed error) when the gateway refuses, unless `allow` lists the status.
+export async function admin(options, method, route, body, { headers = {}, allow = [] } = {}) {
   const token = options.token ?? devToken();
   if (!token) fail("no admin token: pass --token, set GATEWAY_ADMIN_TOKEN, or run `npm run dev` (it writes .dev.vars)", 2);
   const url = new URL(`${options.prefix}/${route}`, options.gateway);
@@ -45,7 +45,7 @@ export async function admin(options, method, route, body) {
   try {
     response = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
       body,
     });
   } catch (e) {
@@ -58,6 +58,7 @@ export async function admin(options, method, route, body) {
   } catch {
     json = { detail: text };
   }
+  if (allow.includes(response.status)) return { status: response.status, ...json };
   if (!response.ok) {
     const errors = (json.errors ?? []).map((e) => `  ${e.path}: ${e.message}`).join("\n");
     fail(`refused (${response.status} ${json.code ?? ""}): ${json.detail ?? text}${errors ? `\n${errors}` : ""}`);
