@@ -85,6 +85,8 @@ pub enum GatewayError {
     CorsRefused { reason: String },
     /// Every upstream of the service has an open circuit: failing fast.
     CircuitOpen { service: String },
+    /// The service's bulkhead is full in this isolate: refused rather than queued.
+    ServiceSaturated { service: String, max: u32 },
     /// The client sent `Cache-Control: only-if-cached` and nothing usable is stored.
     NotCached,
     /// An admin request without the right bearer token.
@@ -166,6 +168,7 @@ impl GatewayError {
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
             Self::NotCached => "not-cached",
             Self::CircuitOpen { .. } => "circuit-open",
+            Self::ServiceSaturated { .. } => "service-saturated",
             Self::IpDenied => "ip-denied",
             Self::HeadersTooLarge { .. } => "headers-too-large",
             Self::BodyTooLarge { .. } => "body-too-large",
@@ -219,7 +222,8 @@ impl GatewayError {
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
             | Self::BackendTimeout { .. }
-            | Self::CircuitOpen { .. } => Fault::Upstream,
+            | Self::CircuitOpen { .. }
+            | Self::ServiceSaturated { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
@@ -257,7 +261,8 @@ impl GatewayError {
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
-            | Self::CircuitOpen { .. } => 503,
+            | Self::CircuitOpen { .. }
+            | Self::ServiceSaturated { .. } => 503,
             Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => 502,
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => 504,
             Self::Internal { .. } => 500,
@@ -295,7 +300,8 @@ impl GatewayError {
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
-            | Self::CircuitOpen { .. } => "Service Unavailable",
+            | Self::CircuitOpen { .. }
+            | Self::ServiceSaturated { .. } => "Service Unavailable",
             Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => "Bad Gateway",
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => {
                 "Gateway Timeout"
@@ -370,6 +376,9 @@ impl GatewayError {
             Self::CircuitOpen { service } => {
                 format!("The upstream service '{service}' is failing; requests are refused for a while.")
             }
+            Self::ServiceSaturated { service, .. } => format!(
+                "The upstream service '{service}' has as many requests under way as it may; retry shortly."
+            ),
             Self::NotCached => {
                 "Nothing usable is cached and the request asked for only-if-cached.".into()
             }
@@ -441,6 +450,7 @@ impl GatewayError {
             | Self::CircuitOpen { .. } => {
                 headers.push(("retry-after", "5".to_string()));
             }
+            Self::ServiceSaturated { .. } => headers.push(("retry-after", "1".to_string())),
             // RFC 6750 §3: no error code when no credentials were sent.
             Self::Unauthenticated { presented: false, .. } => {
                 headers.push(("www-authenticate", "Bearer realm=\"edge-gateway\"".to_string()));

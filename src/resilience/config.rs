@@ -38,6 +38,7 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
     let retry = object.or("retry", RetrySettings::default(), errors, parse_retry);
     let breaker = object.maybe("circuit_breaker", errors, parse_breaker);
     let sticky = object.maybe("sticky", errors, parse_sticky);
+    let max_concurrent = object.maybe_integer("max_concurrent", (1, 10_000), errors);
     object.finish(errors);
     Some(Service {
         name: name.to_string(),
@@ -46,6 +47,7 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
         retry: retry?,
         breaker: breaker?,
         sticky: sticky?,
+        max_concurrent: max_concurrent?.map(|n| n as u32),
     })
 }
 

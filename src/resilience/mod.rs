@@ -1,8 +1,9 @@
 //! Calling a service's upstreams resiliently: weighted (optionally sticky) choice among the
 //! upstreams whose circuit is not open, retries with backoff within the request's deadline and
-//! the service's retry budget, and circuit breaking per upstream.
+//! the service's retry budget, circuit breaking per upstream, and a bulkhead per service.
 
 pub mod breaker;
+pub mod bulkhead;
 pub mod config;
 pub mod fallback;
 pub mod retry;
@@ -37,6 +38,16 @@ pub async fn call(
     mut body: Option<Upload>,
 ) -> Result<Response, GatewayError> {
     let service = request.service;
+    // Held until this function returns: through every attempt, until headers or failure.
+    let _slot = match service.max_concurrent {
+        Some(max) => Some(bulkhead::enter(&service.name, max).ok_or_else(|| {
+            GatewayError::ServiceSaturated {
+                service: service.name.clone(),
+                max,
+            }
+        })?),
+        None => None,
+    };
     let retry_allowed =
         service.retry.attempts > 0 && body.is_none() && retry::is_idempotent(request.method);
     if service.retry.attempts > 0 {

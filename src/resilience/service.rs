@@ -25,6 +25,8 @@ pub struct Service {
     pub breaker: Option<BreakerSettings>,
     /// Keeps a client on one upstream (default: no stickiness).
     pub sticky: Option<Sticky>,
+    /// Calls under way at once in one isolate (default: no limit); see [`super::bulkhead`].
+    pub max_concurrent: Option<u32>,
 }
 
 /// What keeps a client on the same upstream.
