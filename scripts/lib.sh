@@ -132,6 +132,22 @@ ensure_bench_tools() {
   service nginx stop >/dev/null 2>&1 || sudo -n service nginx stop >/dev/null 2>&1 || true
 }
 
+# Real implementations of the protocols the tests check, from PyPI, kept in the project
+# (node_modules/.python, on PYTHONPATH for the tests): prometheus_client's parser reads the
+# Prometheus endpoint.
+PYTHON_PACKAGES=(prometheus_client==0.26.0)
+ensure_python_packages() {
+  export PYTHONPATH="$ROOT/node_modules/.python${PYTHONPATH:+:$PYTHONPATH}"
+  if python3 -c "import prometheus_client" >/dev/null 2>&1; then
+    note "python packages: installed"
+    return
+  fi
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3 python3-pip
+  step "Installing ${PYTHON_PACKAGES[*]} from PyPI into node_modules/.python"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$ROOT/node_modules/.python" "${PYTHON_PACKAGES[@]}" \
+    || fail "could not install ${PYTHON_PACKAGES[*]} from PyPI"
+}
+
 # The dashboard is tested in Debian's Chromium, driven by playwright-core.
 ensure_chromium() {
   if [[ -x /usr/bin/chromium ]]; then

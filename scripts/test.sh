@@ -24,6 +24,7 @@ GATEWAY_SKIP_SETUP=1 bash "$ROOT/scripts/build.sh"
 ensure_chromium
 # The CDN tests put nginx (static files, byte ranges) behind the gateway.
 ensure_bench_tools
+ensure_python_packages
 
 step "end-to-end tests (workerd via Miniflare, real KV, real origin servers on loopback)"
 "$NODE" --test --test-concurrency=1 --test-reporter=spec tests/e2e/*.test.mjs

@@ -14,6 +14,8 @@ pub const METRICS_STORE: &str = "METRICS_STORE";
 pub const CONFIG_CONTROL: &str = "CONFIG_CONTROL";
 /// Secret: more admin operators, each with a token and scopes (see `changes::operators`).
 pub const ADMIN_TOKENS: &str = "ADMIN_TOKENS";
+/// Secret: a bearer token that may read only `{ADMIN_PREFIX}/metrics/prometheus`.
+pub const METRICS_SCRAPE_TOKEN: &str = "METRICS_SCRAPE_TOKEN";
 /// Analytics Engine dataset of request data points (optional).
 pub const METRICS: &str = "METRICS";
 /// Secret that enables the admin API.

@@ -85,6 +85,41 @@ fn operators(env: &Env) -> Result<Vec<Operator>, GatewayError> {
     .map_err(|cause| GatewayError::Internal { cause })
 }
 
+/// Whether the request carries the `METRICS_SCRAPE_TOKEN` secret.
+fn scraper(env: &Env, headers: &[(String, String)]) -> bool {
+    let Some(token) = env
+        .secret(bindings::METRICS_SCRAPE_TOKEN)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|t| !t.is_empty())
+    else {
+        return false;
+    };
+    let presented = header(headers, "authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    operators::constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+}
+
+/// The metrics store's running totals as Prometheus text.
+async fn prometheus(env: &Env) -> Result<Response, GatewayError> {
+    let text = recorder::prometheus(env)
+        .await
+        .map_err(|cause| GatewayError::Internal {
+            cause: format!("metrics: {cause}"),
+        })?;
+    let internal = |e: worker::Error| GatewayError::Internal {
+        cause: e.to_string(),
+    };
+    let mut response = Response::ok(text).map_err(internal)?;
+    let headers = response.headers_mut();
+    headers
+        .set("content-type", crate::metrics::prometheus::CONTENT_TYPE)
+        .map_err(internal)?;
+    headers.set("cache-control", "no-store").map_err(internal)?;
+    Ok(response)
+}
+
 fn authorize(
     operators: &[Operator],
     headers: &[(String, String)],
@@ -119,6 +154,10 @@ pub async fn handle(
     headers: &[(String, String)],
 ) -> Result<Response, GatewayError> {
     // The dashboard page holds no data: it asks for the token and sends it with each call.
+    // The scrape token reads the Prometheus endpoint and nothing else.
+    if method == "GET" && rest == "metrics/prometheus" && scraper(env, headers) {
+        return prometheus(env).await;
+    }
     let operators = operators(env)?;
     if operators.is_empty() {
         return Err(GatewayError::RouteNotFound);
@@ -156,6 +195,7 @@ pub async fn handle(
         }))
         .map_err(internal),
         ("GET", ["openapi.json"]) => crate::openapi::respond(&*gateway?),
+        ("GET", ["metrics", "prometheus"]) => prometheus(env).await,
         ("GET", ["metrics"]) => {
             let minutes = url
                 .query_pairs()

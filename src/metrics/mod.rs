@@ -7,6 +7,7 @@
 //! the last three hours and answers the admin API's `metrics` endpoint and dashboard, so the
 //! numbers are real under `npm run dev` as well as deployed.
 
+pub mod prometheus;
 pub mod recorder;
 pub mod store;
 
@@ -42,6 +43,10 @@ pub struct Stats {
     pub cache_lookups: u64,
     pub rate_limited: u64,
     pub auth_failures: u64,
+    /// Requests that failed at the origin: unreachable, too slow, open circuit, full bulkhead,
+    /// a failed backend.
+    #[serde(default)]
+    pub upstream_errors: u64,
 }
 
 /// One finished request, as the metrics see it.
@@ -97,7 +102,17 @@ impl Stats {
         }
         match sample.error_code {
             Some("rate-limited") => self.rate_limited += 1,
-            Some("unauthenticated" | "insufficient-scope") => self.auth_failures += 1,
+            Some("unauthenticated" | "insufficient-scope" | "credential-revoked") => {
+                self.auth_failures += 1
+            }
+            Some(
+                "upstream-unreachable"
+                | "upstream-timeout"
+                | "circuit-open"
+                | "service-saturated"
+                | "backend-failed"
+                | "backend-timeout",
+            ) => self.upstream_errors += 1,
             _ => {}
         }
     }
@@ -120,6 +135,7 @@ impl Stats {
         self.cache_lookups += other.cache_lookups;
         self.rate_limited += other.rate_limited;
         self.auth_failures += other.auth_failures;
+        self.upstream_errors += other.upstream_errors;
     }
 }
 
@@ -223,6 +239,7 @@ fn view(stats: &Stats) -> Value {
                   "hit_ratio": ratio(stats.cache_hits, stats.cache_lookups)},
         "rate_limited": stats.rate_limited,
         "auth_failures": stats.auth_failures,
+        "upstream_errors": stats.upstream_errors,
     })
 }
 

@@ -110,6 +110,13 @@ async fn send(env: &Env, batch: &Batch) -> Result<(), String> {
     call(env, "POST", "/record", Some(body)).await.map(|_| ())
 }
 
+/// The store's running totals, in the Prometheus text format.
+pub async fn prometheus(env: &Env) -> Result<String, String> {
+    let answer = call(env, "GET", "/totals", None).await?;
+    let totals = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
+    Ok(super::prometheus::render(&totals))
+}
+
 /// The summary of the last `minutes` minutes (including the current one).
 pub async fn query(env: &Env, minutes: u64, now_ms: f64) -> Result<Value, String> {
     let to = (now_ms / 60_000.0) as u64;

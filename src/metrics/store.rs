@@ -1,8 +1,10 @@
 //! The `MetricsStore` Durable Object: one instance (named `global`) holds per-minute counts
 //! per route in its SQLite storage, merges the batches isolates send, keeps
-//! [`RETAIN_MINUTES`](super::RETAIN_MINUTES), and answers summaries for a window.
+//! [`RETAIN_MINUTES`](super::RETAIN_MINUTES), and answers summaries for a window. It also
+//! keeps running totals per route since it began, for the Prometheus endpoint's counters.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
@@ -47,6 +49,11 @@ impl DurableObject for MetricsStore {
                 let batch = self.read(from, to)?;
                 Response::from_json(&summarize(&batch, from, to))
             }
+            (Method::Get, "/totals") => {
+                let text = serde_json::to_string(&self.totals()?)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                Response::ok(text)
+            }
             // The raw counts, for the rollout's comparison of versions.
             (Method::Get, "/batch") => {
                 let Some((from, to)) = window(&req)? else {
@@ -81,9 +88,32 @@ impl MetricsStore {
                  stats TEXT NOT NULL, PRIMARY KEY (minute, route))",
                 None,
             )?;
+            self.state.storage().sql().exec(
+                "CREATE TABLE IF NOT EXISTS totals (route TEXT PRIMARY KEY, stats TEXT NOT NULL)",
+                None,
+            )?;
             self.table_ready.set(true);
         }
         Ok(())
+    }
+
+    /// Running totals per route (and per configuration version).
+    fn totals(&self) -> Result<BTreeMap<String, Stats>> {
+        #[derive(Deserialize)]
+        struct Total {
+            route: String,
+            stats: String,
+        }
+        let rows: Vec<Total> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT route, stats FROM totals", None)?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Some((row.route, serde_json::from_str(&row.stats).ok()?)))
+            .collect())
     }
 
     fn read(&self, from: u64, to: u64) -> Result<Batch> {
@@ -127,6 +157,20 @@ impl MetricsStore {
                     vec![(*minute as f64).into(), route.as_str().into(), text.into()],
                 )?;
             }
+        }
+        let mut totals = self.totals()?;
+        for routes in incoming.values() {
+            for (route, stats) in routes {
+                totals.entry(route.clone()).or_default().merge(stats);
+            }
+        }
+        for (route, stats) in &totals {
+            let text = serde_json::to_string(stats)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            sql.exec(
+                "INSERT OR REPLACE INTO totals (route, stats) VALUES (?, ?)",
+                vec![route.as_str().into(), text.into()],
+            )?;
         }
         sql.exec(
             "DELETE FROM metrics WHERE minute < ?",
