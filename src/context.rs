@@ -3,7 +3,10 @@
 
 use crate::error::GatewayError;
 use crate::metrics::{Sample, UNROUTED};
-use crate::observe::access_log::{whole_ms, AccessLog};
+use std::rc::Rc;
+
+use crate::observe::access_log::{line, line_without, whole_ms, AccessLog};
+use crate::observe::config::AccessLogPolicy;
 use crate::observe::trace::TraceContext;
 
 /// What every stage may read and record about the request being served.
@@ -42,6 +45,10 @@ pub struct RequestContext {
     pub error: Option<(&'static str, String)>,
     /// An admin API or OpenAPI request: logged, but not counted in the routes' metrics.
     pub internal: bool,
+    /// How the configuration wants this request logged (the default before one is loaded).
+    pub log_policy: Option<Rc<AccessLogPolicy>>,
+    /// The request headers the policy logs, already redacted.
+    pub logged_headers: Vec<(String, String)>,
 }
 
 impl RequestContext {
@@ -67,6 +74,8 @@ impl RequestContext {
             status: 0,
             error: None,
             internal: false,
+            log_policy: None,
+            logged_headers: Vec::new(),
         }
     }
 
@@ -101,6 +110,31 @@ impl RequestContext {
             cache: self.cache,
             error_code: self.error.as_ref().map(|(code, _)| *code),
             error_cause: self.error.as_ref().map(|(_, cause)| cause.as_str()),
+            headers: (!self.logged_headers.is_empty()).then(|| {
+                self.logged_headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+                    .collect()
+            }),
+            sampled: self
+                .log_policy
+                .as_ref()
+                .map(|p| p.sample_successes_percent)
+                .filter(|p| *p < 100 && self.status < 400),
+        }
+    }
+
+    /// The finished request's access-log line, or none when sampling leaves it out; `draw` is
+    /// uniform in 0..100.
+    pub fn log_line(&self, now_ms: f64, draw: impl FnOnce() -> u64) -> Option<String> {
+        let record = self.access_log(now_ms);
+        match &self.log_policy {
+            None => Some(line(&record)),
+            Some(policy) => {
+                let logged =
+                    policy.sample_successes_percent >= 100 || policy.logs(self.status, draw());
+                logged.then(|| line_without(&record, &policy.omit))
+            }
         }
     }
 

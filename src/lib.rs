@@ -43,7 +43,7 @@ use context::RequestContext;
 use error::GatewayError;
 use exchange::Exchange;
 use http::header;
-use observe::{access_log, request_id, trace::TraceContext};
+use observe::{request_id, trace::TraceContext};
 
 #[event(fetch)]
 pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Result<Response> {
@@ -98,7 +98,9 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     let finished_ms = platform::now_ms();
     let deployment = deployment::get(&env);
     if deployment.access_log {
-        platform::log(&access_log::line(&ctx.access_log(finished_ms)));
+        if let Some(line) = ctx.log_line(finished_ms, || u64::from(platform::random_u32() % 100)) {
+            platform::log(&line);
+        }
     }
     if !ctx.internal {
         metrics::recorder::record(&deployment, &env, &worker_ctx, ctx.sample(finished_ms));

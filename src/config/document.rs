@@ -10,6 +10,7 @@ use super::route::{parse_routes, Declared, Route};
 use crate::auth::config::parse_settings;
 use crate::auth::AuthSettings;
 use crate::changes::config::{parse_changes, ChangeSettings};
+use crate::observe::config::{parse_access_log, AccessLogPolicy};
 use crate::rate_limit::config::{parse_plans, parse_policies, RateLimits};
 use crate::reader::{Errors, Object};
 use crate::resilience::config::parse_services;
@@ -33,6 +34,8 @@ pub struct Document {
     pub openapi: OpenApiSettings,
     /// Retention of versions and rollout thresholds.
     pub changes: ChangeSettings,
+    /// Fields, headers and sampling of the access log.
+    pub access_log: AccessLogPolicy,
 }
 
 /// Reads a parsed document. What is valid is returned even when `errors` is not empty, so that
@@ -78,6 +81,10 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         .optional("openapi")
         .and_then(|(value, path)| parse_openapi(value, &path, errors))
         .unwrap_or_default();
+    let access_log = root
+        .optional("access_log")
+        .map(|(value, path)| parse_access_log(value, &path, errors))
+        .unwrap_or_default();
     let changes = root
         .optional("changes")
         .map(|(value, path)| parse_changes(value, &path, errors))
@@ -105,6 +112,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         routes,
         openapi,
         changes,
+        access_log,
     }
 }
 

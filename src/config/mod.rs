@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use crate::auth::AuthSettings;
 use crate::changes::config::ChangeSettings;
 use crate::changes::versions::version_of;
+use crate::observe::config::AccessLogPolicy;
 use crate::rate_limit::config::RateLimits;
 use crate::reader::{ConfigError, Errors};
 use crate::resilience::service::Service;
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub auth: AuthSettings,
     pub routes: RouteTable<Route>,
     pub openapi: OpenApiSettings,
+    /// How requests are written to the access log (the `access_log` section).
+    pub access_log: std::rc::Rc<AccessLogPolicy>,
     /// How versions are kept and candidates judged (the `changes` section).
     pub changes: ChangeSettings,
     /// Content hash of the document this was compiled from, reported in logs.
@@ -71,6 +74,7 @@ pub fn compile(text: &str) -> Result<Gateway, Vec<ConfigError>> {
         routes,
         openapi: config.openapi,
         changes: config.changes,
+        access_log: std::rc::Rc::new(config.access_log),
         version: version_of(text),
     })
 }

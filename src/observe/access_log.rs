@@ -29,6 +29,12 @@ pub struct AccessLog<'a> {
     pub cache: Option<&'static str>,
     pub error_code: Option<&'static str>,
     pub error_cause: Option<&'a str>,
+    /// The request headers the document asks for, credentials redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The percent of successes logged, when successes are sampled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<u64>,
 }
 
 /// Whole milliseconds of a duration, 0 for anything negative or not finite.
@@ -37,6 +43,22 @@ pub fn whole_ms(ms: f64) -> u64 {
         ms.round() as u64
     } else {
         0
+    }
+}
+
+/// The record as one line of JSON without the fields `omit` names.
+pub fn line_without(record: &AccessLog<'_>, omit: &[String]) -> String {
+    if omit.is_empty() {
+        return line(record);
+    }
+    match serde_json::to_value(record) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            for name in omit {
+                fields.remove(name);
+            }
+            serde_json::Value::Object(fields).to_string()
+        }
+        _ => line(record),
     }
 }
 
@@ -77,8 +99,13 @@ mod tests {
             cache: None,
             error_code: Some("upstream-unreachable"),
             error_cause: Some("connection refused"),
+            headers: None,
+            sampled: None,
         };
         let text = line(&record);
+        let trimmed: serde_json::Value =
+            serde_json::from_str(&line_without(&record, &["path".to_string()])).expect("json");
+        assert!(trimmed.get("path").is_none() && trimmed["route"] == "user");
         assert!(!text.contains('\n'));
         let value: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(value["type"], "access");

@@ -1,5 +1,6 @@
 //! Request ids, W3C trace context, and the access log.
 
 pub mod access_log;
+pub mod config;
 pub mod request_id;
 pub mod trace;

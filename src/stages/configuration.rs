@@ -7,6 +7,7 @@ use crate::config::loader;
 use crate::error::GatewayError;
 use crate::exchange::Exchange;
 use crate::http::header;
+use crate::observe::config::shown;
 
 /// Loads the configuration into the exchange and names its version in the log.
 pub struct Configuration;
@@ -17,6 +18,19 @@ impl Stage for Configuration {
         let config = loader::current(ex.env, ex.ctx.started_ms, client).await;
         if let Ok(gateway) = &config {
             ex.ctx.config_version = Some(gateway.version.clone());
+            let policy = &gateway.access_log;
+            if !policy.is_plain() || policy.sample_successes_percent < 100 {
+                let key_header = &gateway.auth.api_key_header;
+                ex.ctx.logged_headers = policy
+                    .headers
+                    .iter()
+                    .filter_map(|name| {
+                        let value = header(&ex.headers, name)?;
+                        Some((name.clone(), shown(name, value, key_header).to_string()))
+                    })
+                    .collect();
+                ex.ctx.log_policy = Some(policy.clone());
+            }
         }
         ex.config = Some(config);
         Ok(Flow::Continue)
