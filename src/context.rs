@@ -7,7 +7,9 @@ use std::rc::Rc;
 
 use crate::observe::access_log::{line, line_without, whole_ms, AccessLog};
 use crate::observe::config::AccessLogPolicy;
+use crate::observe::otlp::{Span, Value};
 use crate::observe::trace::TraceContext;
+use crate::observe::tracing::Tracer;
 
 /// What every stage may read and record about the request being served.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct RequestContext {
     pub log_policy: Option<Rc<AccessLogPolicy>>,
     /// The request headers the policy logs, already redacted.
     pub logged_headers: Vec<(String, String)>,
+    /// Records the request's spans when the deployment exports traces.
+    pub tracer: Tracer,
 }
 
 impl RequestContext {
@@ -76,6 +80,7 @@ impl RequestContext {
             internal: false,
             log_policy: None,
             logged_headers: Vec::new(),
+            tracer: Tracer::default(),
         }
     }
 
@@ -136,6 +141,51 @@ impl RequestContext {
                 logged.then(|| line_without(&record, &policy.omit))
             }
         }
+    }
+
+    /// The request's spans: the server span (OpenTelemetry HTTP server conventions) ending at
+    /// `now_ms`, and the children the stages recorded.
+    pub fn spans(&self, now_ms: f64) -> Vec<Span> {
+        let text = |s: &str| Value::Text(s.to_string());
+        let mut attributes = vec![
+            ("http.request.method", text(&self.method)),
+            ("url.path", text(&self.path)),
+            ("server.address", text(&self.host)),
+            (
+                "http.response.status_code",
+                Value::Int(i64::from(self.status)),
+            ),
+            ("gateway.request_id", text(&self.request_id)),
+        ];
+        if let Some(route) = &self.route {
+            attributes.push(("gateway.route", text(route)));
+        }
+        if let Some(version) = &self.config_version {
+            attributes.push(("gateway.config_version", text(version)));
+        }
+        if let Some(cache) = self.cache {
+            attributes.push(("gateway.cache", text(cache)));
+        }
+        if let Some((code, _)) = &self.error {
+            attributes.push(("error.type", text(code)));
+        }
+        let name = match &self.route {
+            Some(route) => format!("{} {route}", self.method),
+            None => self.method.clone(),
+        };
+        let error = (self.status >= 500).then(|| {
+            self.error
+                .as_ref()
+                .map_or_else(|| self.status.to_string(), |(code, _)| code.to_string())
+        });
+        self.tracer.finish(
+            &self.trace,
+            name,
+            self.started_ms,
+            now_ms,
+            attributes,
+            error,
+        )
     }
 
     /// The metrics sample of the finished request.

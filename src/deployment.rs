@@ -59,6 +59,51 @@ pub struct Deployment {
     pub panic_probe: bool,
     /// `CLOUDFLARE_ZONE_ID` is set: purges also go through the Cloudflare API.
     pub purge_zone: Option<PurgeZone>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set: spans are exported there.
+    pub tracing: Option<Tracing>,
+}
+
+/// Where spans go, and which requests' spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracing {
+    /// The OTLP/HTTP traces URL (`…/v1/traces`).
+    pub url: String,
+    /// Share of traces kept (errors are always kept), 0-1.
+    pub ratio: f64,
+    /// `service.name` of the spans.
+    pub service: String,
+}
+
+/// Tracing from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the whole URL) or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended), `OTEL_TRACES_SAMPLER_ARG` (the ratio,
+/// default 1) and `OTEL_SERVICE_NAME` (default `edge-gateway`); none without an http(s) URL.
+pub fn tracing(
+    traces_endpoint: Option<&str>,
+    endpoint: Option<&str>,
+    ratio: Option<&str>,
+    service: Option<&str>,
+) -> Option<Tracing> {
+    let absolute = |u: &&str| u.starts_with("https://") || u.starts_with("http://");
+    let url = match traces_endpoint.map(str::trim).filter(absolute) {
+        Some(url) => url.to_string(),
+        None => {
+            let base = endpoint.map(str::trim).filter(absolute)?;
+            format!("{}/v1/traces", base.trim_end_matches('/'))
+        }
+    };
+    let ratio = ratio
+        .and_then(|r| r.trim().parse::<f64>().ok())
+        .filter(|r| (0.0..=1.0).contains(r))
+        .unwrap_or(1.0);
+    Some(Tracing {
+        url,
+        ratio,
+        service: service
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("edge-gateway")
+            .to_string(),
+    })
 }
 
 /// The zone purges go to, and where its API is.
@@ -126,6 +171,12 @@ pub fn get(env: &Env) -> Rc<Deployment> {
                 purge_zone: purge_zone(
                     var(bindings::CLOUDFLARE_ZONE_ID).as_deref(),
                     var(bindings::CLOUDFLARE_API_URL).as_deref(),
+                ),
+                tracing: tracing(
+                    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").as_deref(),
+                    var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(),
+                    var("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+                    var("OTEL_SERVICE_NAME").as_deref(),
                 ),
             })
         })

@@ -17,6 +17,7 @@ use crate::context::RequestContext;
 use crate::deployment::{self, Deployment};
 use crate::error::GatewayError;
 use crate::http::{Head, Whole};
+use crate::observe::tracing::Tracer;
 use crate::platform;
 use crate::resilience::service::Service;
 use crate::resilience::{self, ServiceRequest};
@@ -135,6 +136,7 @@ impl Prepared {
         query: Option<&'r str>,
         headers: &'r [(String, String)],
         now_ms: f64,
+        tracer: &'r Tracer,
     ) -> ServiceRequest<'r> {
         ServiceRequest {
             service,
@@ -144,6 +146,8 @@ impl Prepared {
             headers,
             deadline_ms: now_ms + self.timeout_ms as f64,
             sticky_key: self.sticky_key.as_deref(),
+            tracer,
+            parent_span: None,
         }
     }
 }
@@ -185,6 +189,8 @@ async fn call_later(
         .services
         .get(&call.service)
         .ok_or_else(|| internal(&format!("unknown service '{}'", call.service)))?;
+    // A background call outlives the request's trace.
+    let untraced = Tracer::default();
     let request = ServiceRequest {
         service,
         method: "GET",
@@ -193,6 +199,8 @@ async fn call_later(
         headers: &headers,
         deadline_ms,
         sticky_key: None,
+        tracer: &untraced,
+        parent_span: None,
     };
     resilience::call(&request, None).await
 }

@@ -43,6 +43,7 @@ use context::RequestContext;
 use error::GatewayError;
 use exchange::Exchange;
 use http::header;
+use observe::tracing::Tracer;
 use observe::{request_id, trace::TraceContext};
 
 #[event(fetch)]
@@ -59,6 +60,10 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     );
     let mut ctx = RequestContext::new(request_id, trace, started_ms);
     ctx.method = req.method().to_string();
+    let deployment = deployment::get(&env);
+    if deployment.tracing.is_some() {
+        ctx.tracer = Tracer::recording(&ctx.trace);
+    }
 
     let url = req.url().map_err(|e| e.to_string()).and_then(|url| {
         // `Host: user@h` parses, but a Host never carries userinfo (RFC 9110 §7.2).
@@ -96,7 +101,13 @@ pub async fn fetch(req: Request, env: Env, worker_ctx: Context) -> worker::Resul
     };
     ctx.status = response.status_code();
     let finished_ms = platform::now_ms();
-    let deployment = deployment::get(&env);
+    if let Some(tracing) = &deployment.tracing {
+        // Head sampling by the trace id; a server error is always kept.
+        if ctx.status >= 500 || observe::tracing::sampled(&ctx.trace.trace_id, tracing.ratio) {
+            let spans = ctx.spans(finished_ms);
+            observe::export::submit(tracing, &env, &worker_ctx, &spans);
+        }
+    }
     if deployment.access_log {
         if let Some(line) = ctx.log_line(finished_ms, || u64::from(platform::random_u32() % 100)) {
             platform::log(&line);

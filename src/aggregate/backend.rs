@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::error::GatewayError;
+use crate::observe::tracing::Tracer;
 use crate::platform;
 use crate::resilience::service::Service;
 use crate::resilience::{self, ServiceRequest};
@@ -30,6 +31,9 @@ pub struct Target<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     pub deadline_ms: f64,
+    /// The backend's span: its attempts are recorded under it.
+    pub tracer: &'a Tracer,
+    pub span: Option<[u8; 8]>,
 }
 
 /// A backend's answer, read in full.
@@ -84,6 +88,8 @@ pub async fn fetch(
         headers,
         deadline_ms: target.deadline_ms,
         sticky_key: None,
+        tracer: target.tracer,
+        parent_span: target.span,
     };
     let budget = (target.deadline_ms - started).max(0.0) as u64;
     let response = match resilience::call(&request, None).await {

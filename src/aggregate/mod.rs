@@ -21,6 +21,8 @@ use serde_json::{json, Map, Value};
 
 use crate::error::GatewayError;
 use crate::http::Head;
+use crate::observe::otlp::{self, Kind};
+use crate::observe::tracing::Tracer;
 use crate::platform;
 use crate::resilience::fallback::FALLBACK_HEADER;
 use crate::resilience::service::Service;
@@ -132,6 +134,8 @@ pub struct Request<'a> {
     pub keep_headers: bool,
     /// Where the parts of a cached composition are kept, on a cached route.
     pub cache: Option<PartCache<'a>>,
+    /// Each backend call is a span, its attempts under it.
+    pub tracer: &'a Tracer,
 }
 
 /// Runs the fan-out and composes the result.
@@ -279,11 +283,14 @@ async fn call(
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (path, None),
     };
+    let span = asked.tracer.is_on().then(|| asked.tracer.new_id());
     let target = Target {
         service,
         path: &path,
         query: query.as_deref(),
         deadline_ms: deadline,
+        tracer: asked.tracer,
+        span,
     };
     let outcome = match &asked.cache {
         Some(cache) => parts::call(cache, backend, &target, asked.headers).await,
@@ -292,6 +299,31 @@ async fn call(
             Err(failed) => failed,
         },
     };
+    if asked.tracer.is_on() {
+        let mut attributes = vec![
+            ("gateway.backend", otlp::Value::Text(backend.to_string())),
+            ("gateway.service", otlp::Value::Text(service.name.clone())),
+        ];
+        let error = match &outcome {
+            Outcome::Done { status, .. } => {
+                attributes.push((
+                    "http.response.status_code",
+                    otlp::Value::Int(i64::from(*status)),
+                ));
+                None
+            }
+            Outcome::Failed { cause, .. } => Some(cause.clone()),
+        };
+        asked.tracer.record(
+            &format!("backend {backend}"),
+            Kind::Internal,
+            started,
+            None,
+            span,
+            attributes,
+            error,
+        );
+    }
     (
         index,
         Report {

@@ -109,7 +109,7 @@ pub async fn purge(env: &Env, targets: &[Target]) -> Outcome {
             &url,
             "POST",
             &headers,
-            Some(body.to_string()),
+            Some(body.to_string().into_bytes()),
             API_TIMEOUT_MS,
         );
         let problem = match sent.await {

@@ -2,5 +2,8 @@
 
 pub mod access_log;
 pub mod config;
+pub mod export;
+pub mod otlp;
 pub mod request_id;
 pub mod trace;
+pub mod tracing;

@@ -79,12 +79,12 @@ pub async fn get_text_within(url: &str, ms: u64) -> Option<Result<TextAnswer, St
     text_within(url, "GET", &[], None, ms).await
 }
 
-/// [`get_text_within`] for any method, with `headers` and a text `body`.
+/// [`get_text_within`] for any method, with `headers` and a `body`.
 pub async fn text_within(
     url: &str,
     method: &str,
     headers: &[(String, String)],
-    body: Option<String>,
+    body: Option<Vec<u8>>,
     ms: u64,
 ) -> Option<Result<TextAnswer, String>> {
     let promise = match packed(headers).and_then(|packed| {

@@ -118,7 +118,7 @@ extern "C" {
         url: &str,
         method: &str,
         packed_headers: &str,
-        body: Option<String>,
+        body: Option<Vec<u8>>,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
     pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;

@@ -12,6 +12,8 @@ pub mod service;
 use worker::Response;
 
 use crate::error::GatewayError;
+use crate::observe::otlp::{Kind, Value};
+use crate::observe::tracing::Tracer;
 use crate::platform::{self, fetch::Upload};
 use crate::upstream::{self, target, Outbound};
 use service::Service;
@@ -29,6 +31,10 @@ pub struct ServiceRequest<'a> {
     pub deadline_ms: f64,
     /// Requests with the same key go to the same upstream while the weights stay the same.
     pub sticky_key: Option<&'a str>,
+    /// Where each attempt is recorded as a client span, under `parent_span` (the request's
+    /// server span when `None`).
+    pub tracer: &'a Tracer,
+    pub parent_span: Option<[u8; 8]>,
 }
 
 /// Sends the request to one of the service's upstreams, retrying where the service allows it.
@@ -97,6 +103,9 @@ pub async fn call(
         };
         let result = upstream::send(&outbound, body.take()).await;
         let finished = platform::now_ms();
+        if request.tracer.is_on() {
+            record_attempt(request, &url, attempt, now, &result);
+        }
         if let (Some(settings), Some(key)) = (service.breaker, &key) {
             let success = match &result {
                 Ok(response) => response.status_code() < 500,
@@ -123,6 +132,52 @@ pub async fn call(
         }
         attempt += 1;
     }
+}
+
+/// One attempt as a client span (OpenTelemetry HTTP client conventions).
+fn record_attempt(
+    request: &ServiceRequest<'_>,
+    url: &str,
+    attempt: u32,
+    started_ms: f64,
+    result: &Result<Response, GatewayError>,
+) {
+    let server = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .unwrap_or_default();
+    let mut attributes = vec![
+        (
+            "http.request.method",
+            Value::Text(request.method.to_string()),
+        ),
+        ("url.full", Value::Text(url.to_string())),
+        ("server.address", Value::Text(server.to_string())),
+        ("gateway.service", Value::Text(request.service.name.clone())),
+    ];
+    if attempt > 0 {
+        attributes.push(("http.request.resend_count", Value::Int(i64::from(attempt))));
+    }
+    let error = match result {
+        Ok(response) => {
+            let status = response.status_code();
+            attributes.push(("http.response.status_code", Value::Int(i64::from(status))));
+            (status >= 500).then(|| status.to_string())
+        }
+        Err(error) => {
+            attributes.push(("error.type", Value::Text(error.code().to_string())));
+            Some(error.code().to_string())
+        }
+    };
+    request.tracer.record(
+        request.method,
+        Kind::Client,
+        started_ms,
+        request.parent_span,
+        None,
+        attributes,
+        error,
+    );
 }
 
 /// A stable point in [0, 2^32) for a sticky key (FNV-1a), so the same key picks the same upstream.

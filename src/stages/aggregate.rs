@@ -40,6 +40,7 @@ impl Stage for Aggregate {
                 caller: ex.cache_caller(),
                 refresh_ms: ex.deployment.config.refresh_ms,
             }),
+            tracer: &ex.ctx.tracer,
         };
         let sent_at = platform::now_ms();
         let composed = aggregate::run(fan_out, &route.gateway().services, &request).await;

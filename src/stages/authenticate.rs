@@ -5,6 +5,7 @@ use super::{Flow, Stage};
 use crate::auth::authenticate::{authenticate, upstream_headers};
 use crate::error::GatewayError;
 use crate::exchange::Exchange;
+use crate::observe::otlp::{Kind, Value};
 use crate::platform;
 
 /// On routes with `auth`: verifies the credentials (401, 403 for a missing scope or role, 503
@@ -19,7 +20,7 @@ impl Stage for Authenticate {
         };
         let gateway = route.gateway();
         let now = platform::now_ms();
-        let principal = authenticate(
+        let verified = authenticate(
             ex.env,
             &gateway.auth,
             &gateway.version,
@@ -27,7 +28,27 @@ impl Stage for Authenticate {
             &ex.headers,
             now,
         )
-        .await?;
+        .await;
+        if ex.ctx.tracer.is_on() {
+            let scheme = verified
+                .as_ref()
+                .ok()
+                .and_then(|p| p.as_ref())
+                .map(|p| p.scheme);
+            ex.ctx.tracer.record(
+                "authenticate",
+                Kind::Internal,
+                now,
+                None,
+                None,
+                vec![(
+                    "gateway.auth.scheme",
+                    Value::Text(scheme.unwrap_or("none").into()),
+                )],
+                verified.as_ref().err().map(|e| e.code().to_string()),
+            );
+        }
+        let principal = verified?;
         if let Some(principal) = &principal {
             ex.ctx.auth_scheme = Some(principal.scheme);
             ex.ctx.principal = principal.subject.clone();

@@ -12,6 +12,7 @@ use crate::cache::settle;
 use crate::config::route::Destination;
 use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Pending, Reply};
+use crate::observe::otlp::{Kind, Value};
 use crate::platform;
 use crate::resilience::service::DEFAULT_TIMEOUT_MS;
 
@@ -47,8 +48,28 @@ impl Stage for CacheLookup {
         };
         let deadline_ms = platform::now_ms() + wait_ms as f64;
         let refresh_ms = ex.deployment.config.refresh_ms;
+        let started = platform::now_ms();
         let (found, fill) =
             lookup_collapsed(ex.env, ex.worker, &plan, refresh_ms, deadline_ms).await;
+        if ex.ctx.tracer.is_on() {
+            let outcome = match &found {
+                Found::Serve { .. } => "found",
+                Found::Forward {
+                    stored: Some(_), ..
+                } => "revalidate",
+                Found::Forward { .. } => "miss",
+                _ => "refused",
+            };
+            ex.ctx.tracer.record(
+                "cache lookup",
+                Kind::Internal,
+                started,
+                None,
+                None,
+                vec![("gateway.cache.lookup", Value::Text(outcome.into()))],
+                None,
+            );
+        }
         match found {
             Found::Serve {
                 stored,

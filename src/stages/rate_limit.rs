@@ -5,6 +5,7 @@ use super::{Flow, Stage};
 use crate::error::GatewayError;
 use crate::exchange::Exchange;
 use crate::http::header;
+use crate::observe::otlp::{Kind, Value};
 use crate::platform;
 use crate::rate_limit::client;
 use crate::rate_limit::policy::KeyInputs;
@@ -34,7 +35,21 @@ impl Stage for RateLimit {
             headers: &ex.headers,
             principal: ex.principal.as_ref(),
         };
-        let admitted = client::check(ex.env, &policies, &inputs, platform::now_ms()).await?;
+        let started = platform::now_ms();
+        let checked = client::check(ex.env, &policies, &inputs, started).await;
+        if ex.ctx.tracer.is_on() {
+            let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+            ex.ctx.tracer.record(
+                "rate limit",
+                Kind::Internal,
+                started,
+                None,
+                None,
+                vec![("gateway.rate_limit.policies", Value::Text(names.join(",")))],
+                checked.as_ref().err().map(|e| e.code().to_string()),
+            );
+        }
+        let admitted = checked?;
         ex.ctx.rate_limit_calls = admitted.calls;
         ex.ctx.rate_limit_headers = admitted.headers;
         Ok(Flow::Continue)

@@ -32,6 +32,7 @@ impl Stage for Upstream {
             ex.url.query(),
             &ex.upstream_headers,
             sent_at,
+            &ex.ctx.tracer,
         );
         let result = resilience::call(&request, body).await;
         let received_at = platform::now_ms();

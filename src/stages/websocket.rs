@@ -24,7 +24,14 @@ impl Stage for WebSocket {
         let service = route.service(&call.service)?;
         let handshake = websocket::handshake_headers(&ex.upstream_headers);
         let sent_at = platform::now_ms();
-        let request = call.request(service, "GET", ex.url.query(), &handshake, sent_at);
+        let request = call.request(
+            service,
+            "GET",
+            ex.url.query(),
+            &handshake,
+            sent_at,
+            &ex.ctx.tracer,
+        );
         let response = resilience::call(&request, None).await?;
         ex.ctx.upstream_ms = Some(platform::now_ms() - sent_at);
         ex.ctx.upstream_status = Some(response.status_code());
