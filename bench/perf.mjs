@@ -7,10 +7,13 @@
 //   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
 //                       [--connections N] [--var NAME=VALUE]... [--build DIR]
 //
+// `--traced` exports the gateway's traces (every request sampled) to a collector on loopback
+// that discards them, so that `--baseline build` measures tracing on against off.
 // `--build DIR` measures another build than build/ as the gateway; `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
 // change) in the same --alternate rounds; `--connections` sets wrk's (16).
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
@@ -24,6 +27,7 @@ const CONNECTIONS = Number(option("--connections", 16));
 const withJwt = option("--jwt", "yes") !== "no";
 const baselineDir = option("--baseline");
 const buildDir = option("--build");
+const traced = process.argv.includes("--traced");
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
 
@@ -117,7 +121,13 @@ const gatewayOptions = {
     ],
   },
 };
-const gateway = await startBenchGateway(buildDir ? { ...gatewayOptions, buildDir: path.resolve(buildDir) } : gatewayOptions);
+// A collector that takes every export and keeps nothing.
+const collector = traced ? http.createServer((req, res) => { req.resume(); req.on("end", () => res.end()); }) : undefined;
+if (collector) await new Promise((resolve) => collector.listen(0, "127.0.0.1", resolve));
+const tracedOptions = collector
+  ? { ...gatewayOptions, bindings: { ...vars, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.address().port}` } }
+  : gatewayOptions;
+const gateway = await startBenchGateway(buildDir ? { ...tracedOptions, buildDir: path.resolve(buildDir) } : tracedOptions);
 // `--baseline DIR` (with --alternate): another build of the gateway, side by side.
 const baseline = baselineDir ? await startBenchGateway({ ...gatewayOptions, buildDir: path.resolve(baselineDir) }) : undefined;
 
@@ -219,6 +229,7 @@ try {
   }
 } finally {
   await gateway.close();
+  collector?.close();
   await baseline?.close();
   await passthrough.close();
   nginx.stop();

@@ -134,11 +134,11 @@ ensure_bench_tools() {
 
 # Real implementations of the protocols the tests check, from PyPI, kept in the project
 # (node_modules/.python, on PYTHONPATH for the tests): prometheus_client's parser reads the
-# Prometheus endpoint.
-PYTHON_PACKAGES=(prometheus_client==0.26.0)
+# Prometheus endpoint, opentelemetry-proto's generated classes decode the OTLP exports.
+PYTHON_PACKAGES=(prometheus_client==0.26.0 opentelemetry-proto==1.45.2)
 ensure_python_packages() {
   export PYTHONPATH="$ROOT/node_modules/.python${PYTHONPATH:+:$PYTHONPATH}"
-  if python3 -c "import prometheus_client" >/dev/null 2>&1; then
+  if python3 -c "import prometheus_client, opentelemetry.proto.collector.trace.v1.trace_service_pb2" >/dev/null 2>&1; then
     note "python packages: installed"
     return
   fi
