@@ -14,6 +14,7 @@
 //! - `GET {prefix}/dashboard` — a page drawing those metrics; the page itself holds no data and
 //!   sends the token it is given (form or `#token=` fragment) with each call.
 //! - `GET {prefix}/openapi.json` — the OpenAPI 3.1 description of the routes.
+//! - `GET {prefix}/upstreams` — the active health checks' view of every checked upstream.
 //! - `GET {prefix}/config`, `PUT {prefix}/config`, `GET {prefix}/config/versions[/{version}]`,
 //!   `POST {prefix}/config/rollback`, `{prefix}/config/candidate[/promote|/abort]` — see
 //!   [`config`].
@@ -41,6 +42,7 @@ use crate::http::header;
 use crate::metrics::{recorder, RETAIN_MINUTES};
 use crate::platform;
 use crate::rate_limit::client;
+use crate::resilience::health;
 pub use actor::Actor;
 
 /// The part of `path` below `prefix`, if `path` is an admin path.
@@ -196,6 +198,27 @@ pub async fn handle(
         .map_err(internal),
         ("GET", ["openapi.json"]) => crate::openapi::respond(&*gateway?),
         ("GET", ["metrics", "prometheus"]) => prometheus(env).await,
+        ("GET", ["upstreams"]) => {
+            let state = platform::object::call(
+                env,
+                bindings::HEALTH_CHECKER,
+                health::CHECKER_NAME,
+                "GET",
+                "/state",
+                None,
+                Some(5_000),
+            )
+            .await
+            .map_err(|cause| GatewayError::Internal {
+                cause: format!("health checker: {cause}"),
+            })?;
+            let mut response = Response::ok(state).map_err(internal)?;
+            response
+                .headers_mut()
+                .set("content-type", "application/json")
+                .map_err(internal)?;
+            Ok(response)
+        }
         ("GET", ["metrics"]) => {
             let minutes = url
                 .query_pairs()

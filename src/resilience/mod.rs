@@ -4,8 +4,10 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod checker;
 pub mod config;
 pub mod fallback;
+pub mod health;
 pub mod retry;
 pub mod service;
 
@@ -70,15 +72,23 @@ pub async fn call(
                 timeout_ms: service.timeout_ms,
             });
         }
-        let chosen = target::choose(
-            &service.upstreams,
-            |u| {
+        let point = point.unwrap_or_else(platform::random_u32);
+        let closed = |u: &upstream::target::Upstream| {
+            service
+                .breaker
+                .is_none_or(|settings| breaker::available(&u.origin_url(), settings, now))
+        };
+        let healthy = |u: &upstream::target::Upstream| {
+            service.health_check.is_none() || health::admits(&u.origin_url())
+        };
+        // When health checks report every upstream down they are all used anyway.
+        let chosen = target::choose(&service.upstreams, |u| closed(u) && healthy(u), point)
+            .or_else(|| {
                 service
-                    .breaker
-                    .is_none_or(|settings| breaker::available(&u.origin_url(), settings, now))
-            },
-            point.unwrap_or_else(platform::random_u32),
-        );
+                    .health_check
+                    .as_ref()
+                    .and_then(|_| target::choose(&service.upstreams, closed, point))
+            });
         let Some(upstream) = chosen else {
             return Err(GatewayError::CircuitOpen {
                 service: service.name.clone(),

@@ -1,6 +1,7 @@
 //! A named origin service: its upstreams and how calls to it behave.
 
 use super::breaker::BreakerSettings;
+use super::health::{HealthCheck, Target};
 use super::retry::RetrySettings;
 use crate::http::{cookie, header};
 use crate::upstream::target::Upstream;
@@ -27,6 +28,8 @@ pub struct Service {
     pub sticky: Option<Sticky>,
     /// Calls under way at once in one isolate (default: no limit); see [`super::bulkhead`].
     pub max_concurrent: Option<u32>,
+    /// Active probes of every upstream (default: none); see [`super::health`].
+    pub health_check: Option<HealthCheck>,
 }
 
 /// What keeps a client on the same upstream.
@@ -39,6 +42,23 @@ pub enum Sticky {
 }
 
 impl Service {
+    /// What the health checker probes for this service: each upstream's origin at the
+    /// check's path.
+    pub fn health_targets(&self) -> Vec<Target> {
+        let Some(check) = &self.health_check else {
+            return Vec::new();
+        };
+        self.upstreams
+            .iter()
+            .map(|upstream| Target {
+                service: self.name.clone(),
+                upstream: upstream.origin_url(),
+                url: format!("{}{}", upstream.origin, check.path),
+                check: check.clone(),
+            })
+            .collect()
+    }
+
     /// The request's sticky key, when the service has stickiness and the request carries one.
     pub fn sticky_key(&self, headers: &[(String, String)]) -> Option<String> {
         match self.sticky.as_ref()? {

@@ -7,6 +7,7 @@ use crate::config::route::Destination;
 use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Reply};
 use crate::platform;
+use crate::resilience::health;
 
 /// Answers aggregate routes with the composed document (502/504 naming a failed required
 /// backend; optional ones left out are named in `X-Gateway-Incomplete`).
@@ -42,6 +43,15 @@ impl Stage for Aggregate {
             }),
             tracer: &ex.ctx.tracer,
         };
+        let services = &route.gateway().services;
+        let checked = fan_out.backends.iter().any(|b| {
+            services
+                .get(&b.service)
+                .is_some_and(|s| s.health_check.is_some())
+        });
+        if checked {
+            health::refresh(ex.env, platform::now_ms()).await;
+        }
         let sent_at = platform::now_ms();
         let composed = aggregate::run(fan_out, &route.gateway().services, &request).await;
         (ex.sent_ms, ex.received_ms) = (sent_at, platform::now_ms());

@@ -8,6 +8,7 @@ use crate::error::GatewayError;
 use crate::exchange::Exchange;
 use crate::http::header;
 use crate::observe::config::shown;
+use crate::resilience::health;
 
 /// Loads the configuration into the exchange and names its version in the log.
 pub struct Configuration;
@@ -18,6 +19,13 @@ impl Stage for Configuration {
         let config = loader::current(ex.env, ex.ctx.started_ms, client).await;
         if let Ok(gateway) = &config {
             ex.ctx.config_version = Some(gateway.version.clone());
+            health::announce(ex.env, ex.worker, &gateway.version, || {
+                gateway
+                    .services
+                    .values()
+                    .flat_map(|s| s.health_targets())
+                    .collect()
+            });
             let policy = &gateway.access_log;
             if !policy.is_plain() || policy.sample_successes_percent < 100 {
                 let key_header = &gateway.auth.api_key_header;

@@ -7,7 +7,7 @@ use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Reply};
 use crate::http::header;
 use crate::platform::{self, fetch::Upload};
-use crate::resilience;
+use crate::resilience::{self, health};
 
 /// Relays the origin's answer (502 unreachable, 504 too slow, 503 every circuit open).
 pub struct Upstream;
@@ -25,6 +25,9 @@ impl Stage for Upstream {
                 length: header(&ex.headers, "content-length").and_then(|v| v.trim().parse().ok()),
             }),
         };
+        if service.health_check.is_some() {
+            health::refresh(ex.env, platform::now_ms()).await;
+        }
         let sent_at = platform::now_ms();
         let request = call.request(
             service,

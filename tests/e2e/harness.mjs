@@ -117,6 +117,7 @@ export async function startGateway({
           RATE_LIMITER: rateLimiter?.binding ?? { className: "RateLimiter", useSQLite: true },
           METRICS_STORE: { className: "MetricsStore", useSQLite: true },
           CONFIG_CONTROL: { className: "ConfigControl", useSQLite: true },
+          HEALTH_CHECKER: { className: "HealthChecker", useSQLite: true },
         },
         // Analytics Engine's local simulator drops data points: a stand-in service with the
         // same writeDataPoint method logs each one instead.
