@@ -17,6 +17,8 @@ use crate::platform;
 pub struct Stored {
     pub entry: Entry,
     pub key: String,
+    /// The tier it was read from (none for an entry the gateway made itself).
+    pub tier: Option<Tier>,
 }
 
 /// The outcome of a lookup.
@@ -144,7 +146,11 @@ async fn find(env: &Env, ctx: &Context, plan: &Plan, markers: &Markers) -> Optio
             }
         });
     }
-    Some(Stored { entry, key })
+    Some(Stored {
+        entry,
+        key,
+        tier: Some(tier),
+    })
 }
 
 /// The validators of a stored entry, for a conditional request to the origin.

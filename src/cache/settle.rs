@@ -146,6 +146,7 @@ fn revalidated(
         stored: Box::new(Stored {
             entry,
             key: stored.key,
+            tier: stored.tier,
         }),
         status: Status::Revalidated,
         keep,
@@ -345,6 +346,7 @@ mod tests {
         Stored {
             entry,
             key: "k".into(),
+            tier: None,
         }
     }
 

@@ -22,6 +22,16 @@ pub enum Tier {
     Global,
 }
 
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Memory => "memory",
+            Tier::Edge => "edge",
+            Tier::Global => "kv",
+        }
+    }
+}
+
 /// Bytes of entries an isolate keeps in memory (isolates have 128 MB).
 const MEMORY_BUDGET: usize = 8 * 1024 * 1024;
 /// Larger entries are only kept in the edge and global tiers.

@@ -52,21 +52,26 @@ impl Stage for CacheLookup {
         let (found, fill) =
             lookup_collapsed(ex.env, ex.worker, &plan, refresh_ms, deadline_ms).await;
         if ex.ctx.tracer.is_on() {
-            let outcome = match &found {
-                Found::Serve { .. } => "found",
+            let (outcome, tier) = match &found {
+                Found::Serve { stored, .. } => ("found", stored.tier),
                 Found::Forward {
-                    stored: Some(_), ..
-                } => "revalidate",
-                Found::Forward { .. } => "miss",
-                _ => "refused",
+                    stored: Some(stored),
+                    ..
+                } => ("revalidate", stored.tier),
+                Found::Forward { .. } => ("miss", None),
+                _ => ("refused", None),
             };
+            let mut attributes = vec![("gateway.cache.lookup", Value::Text(outcome.into()))];
+            if let Some(tier) = tier {
+                attributes.push(("gateway.cache.tier", Value::Text(tier.as_str().into())));
+            }
             ex.ctx.tracer.record(
                 "cache lookup",
                 Kind::Internal,
                 started,
                 None,
                 None,
-                vec![("gateway.cache.lookup", Value::Text(outcome.into()))],
+                attributes,
                 None,
             );
         }

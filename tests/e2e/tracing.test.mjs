@@ -25,6 +25,7 @@ function doc() {
         { name: "plain", path: "/plain", service: "app" },
         { name: "limited", path: "/limited", service: "app", rate_limits: ["generous"] },
         { name: "broken", path: "/broken", service: "app", upstream_path: "/fail" },
+        { name: "cached", path: "/cached", service: "app", cache: { mode: "override", ttl_seconds: 600 } },
         { name: "view", path: "/view", aggregate: { backends: [
           { name: "a", service: "app", path: "/a" },
           { name: "b", service: "app", path: "/b" },
@@ -151,6 +152,30 @@ test("rate-limit calls and aggregation backends are child spans, each backend ov
     assert.equal(attempts.length, 1, `${backend.name} has its attempt under it`);
     assert.equal(attempts[0].trace_id, viewServer.trace_id);
   }
+});
+
+test("the cache lookup is a span saying what it found and in which tier", async () => {
+  const miss = await gateway.fetch("/cached");
+  assert.equal(miss.headers.get("x-cache"), "MISS");
+  const hit = await eventually(async () => {
+    const r = await gateway.fetch("/cached");
+    return r.headers.get("x-cache") === "HIT" && r;
+  }, 3000);
+  const ids = [miss, hit].map((r) => r.headers.get("x-request-id"));
+  const spans = await eventually(async () => {
+    const all = await received();
+    return ids.every((id) => all.some((s) => s.attributes["gateway.request_id"] === id)) && all;
+  }, 5000);
+  const lookupOf = (id) => {
+    const server = spans.find((s) => s.attributes["gateway.request_id"] === id);
+    return spans.find((s) => s.parent === server.span_id && s.name === "cache lookup");
+  };
+  assert.equal(lookupOf(ids[0]).attributes["gateway.cache.lookup"], "miss");
+  assert.equal(lookupOf(ids[1]).attributes["gateway.cache.lookup"], "found");
+  assert.equal(lookupOf(ids[1]).attributes["gateway.cache.tier"], "memory");
+  const server = spans.find((s) => s.attributes["gateway.request_id"] === ids[1]);
+  assert.equal(server.attributes["gateway.cache"], "HIT");
+  assert.equal(spans.filter((s) => s.parent === server.span_id && s.kind === CLIENT).length, 0, "a hit calls no upstream");
 });
 
 test("head sampling at 0 keeps no successful trace, and every server error", async () => {
