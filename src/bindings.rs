@@ -14,6 +14,8 @@ pub const METRICS_STORE: &str = "METRICS_STORE";
 pub const CONFIG_CONTROL: &str = "CONFIG_CONTROL";
 /// Durable Object namespace of the `HealthChecker` class (active health checks).
 pub const HEALTH_CHECKER: &str = "HEALTH_CHECKER";
+/// Durable Object namespace of the `ConcurrencyLimiter` class (global bulkheads).
+pub const CONCURRENCY_LIMITER: &str = "CONCURRENCY_LIMITER";
 /// Secret: more admin operators, each with a token and scopes (see `changes::operators`).
 pub const ADMIN_TOKENS: &str = "ADMIN_TOKENS";
 /// Secret: a bearer token that may read only `{ADMIN_PREFIX}/metrics/prometheus`.

@@ -136,7 +136,7 @@ impl Prepared {
         query: Option<&'r str>,
         headers: &'r [(String, String)],
         now_ms: f64,
-        tracer: &'r Tracer,
+        (tracer, env): (&'r Tracer, &'r worker::Env),
     ) -> ServiceRequest<'r> {
         ServiceRequest {
             service,
@@ -148,6 +148,7 @@ impl Prepared {
             sticky_key: self.sticky_key.as_deref(),
             tracer,
             parent_span: None,
+            env: Some(env),
         }
     }
 }
@@ -201,6 +202,7 @@ async fn call_later(
         sticky_key: None,
         tracer: &untraced,
         parent_span: None,
+        env: None,
     };
     resilience::call(&request, None).await
 }

@@ -34,6 +34,7 @@ pub struct Target<'a> {
     /// The backend's span: its attempts are recorded under it.
     pub tracer: &'a Tracer,
     pub span: Option<[u8; 8]>,
+    pub env: Option<&'a worker::Env>,
 }
 
 /// A backend's answer, read in full.
@@ -90,6 +91,7 @@ pub async fn fetch(
         sticky_key: None,
         tracer: target.tracer,
         parent_span: target.span,
+        env: target.env,
     };
     let budget = (target.deadline_ms - started).max(0.0) as u64;
     let response = match resilience::call(&request, None).await {

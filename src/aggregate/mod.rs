@@ -136,6 +136,8 @@ pub struct Request<'a> {
     pub cache: Option<PartCache<'a>>,
     /// Each backend call is a span, its attempts under it.
     pub tracer: &'a Tracer,
+    /// For the services' global bulkheads.
+    pub env: Option<&'a worker::Env>,
 }
 
 /// Runs the fan-out and composes the result.
@@ -291,6 +293,7 @@ async fn call(
         deadline_ms: deadline,
         tracer: asked.tracer,
         span,
+        env: asked.env,
     };
     let outcome = match &asked.cache {
         Some(cache) => parts::call(cache, backend, &target, asked.headers).await,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::breaker::BreakerSettings;
 use super::fallback::Fallback;
 use super::health::parse_health_check;
+use super::limiter::parse_global_concurrency;
 use super::retry::RetrySettings;
 use super::service::{Service, Sticky, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS};
 use crate::http::{is_token, is_valid_value};
@@ -41,6 +42,7 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
     let sticky = object.maybe("sticky", errors, parse_sticky);
     let max_concurrent = object.maybe_integer("max_concurrent", (1, 10_000), errors);
     let health_check = object.maybe("health_check", errors, parse_health_check);
+    let global_concurrency = object.maybe("global_concurrency", errors, parse_global_concurrency);
     object.finish(errors);
     Some(Service {
         name: name.to_string(),
@@ -51,6 +53,7 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
         sticky: sticky?,
         max_concurrent: max_concurrent?.map(|n| n as u32),
         health_check: health_check?,
+        global_concurrency: global_concurrency?,
     })
 }
 

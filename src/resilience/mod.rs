@@ -8,10 +8,11 @@ pub mod checker;
 pub mod config;
 pub mod fallback;
 pub mod health;
+pub mod limiter;
 pub mod retry;
 pub mod service;
 
-use worker::Response;
+use worker::{Env, Response};
 
 use crate::error::GatewayError;
 use crate::observe::otlp::{Kind, Value};
@@ -37,11 +38,36 @@ pub struct ServiceRequest<'a> {
     /// server span when `None`).
     pub tracer: &'a Tracer,
     pub parent_span: Option<[u8; 8]>,
+    /// For the global bulkhead (`global_concurrency`); without it the call is not limited
+    /// globally (a background refresh).
+    pub env: Option<&'a Env>,
 }
 
-/// Sends the request to one of the service's upstreams, retrying where the service allows it.
-/// Every attempt's outcome feeds the upstream's circuit breaker.
+/// Sends the request to one of the service's upstreams, retrying where the service allows it,
+/// within the service's bulkheads. Every attempt's outcome feeds the upstream's circuit
+/// breaker.
 pub async fn call(
+    request: &ServiceRequest<'_>,
+    body: Option<Upload>,
+) -> Result<Response, GatewayError> {
+    let service = request.service;
+    let (Some(global), Some(env)) = (&service.global_concurrency, request.env) else {
+        return attempts(request, body).await;
+    };
+    let lease = limiter::acquire(env, &service.name, global, request.deadline_ms + 1_000.0)
+        .await
+        .ok_or_else(|| GatewayError::ServiceSaturated {
+            service: service.name.clone(),
+            max: global.limit,
+        })?;
+    let result = attempts(request, body).await;
+    if let Some(lease) = lease {
+        limiter::release(env, &service.name, lease).await;
+    }
+    result
+}
+
+async fn attempts(
     request: &ServiceRequest<'_>,
     mut body: Option<Upload>,
 ) -> Result<Response, GatewayError> {

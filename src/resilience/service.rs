@@ -2,6 +2,7 @@
 
 use super::breaker::BreakerSettings;
 use super::health::{HealthCheck, Target};
+use super::limiter::GlobalConcurrency;
 use super::retry::RetrySettings;
 use crate::http::{cookie, header};
 use crate::upstream::target::Upstream;
@@ -30,6 +31,9 @@ pub struct Service {
     pub max_concurrent: Option<u32>,
     /// Active probes of every upstream (default: none); see [`super::health`].
     pub health_check: Option<HealthCheck>,
+    /// Calls under way at once across every isolate (default: no limit); see
+    /// [`super::limiter`].
+    pub global_concurrency: Option<GlobalConcurrency>,
 }
 
 /// What keeps a client on the same upstream.

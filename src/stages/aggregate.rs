@@ -42,6 +42,7 @@ impl Stage for Aggregate {
                 refresh_ms: ex.deployment.config.refresh_ms,
             }),
             tracer: &ex.ctx.tracer,
+            env: Some(ex.env),
         };
         let services = &route.gateway().services;
         let checked = fan_out.backends.iter().any(|b| {

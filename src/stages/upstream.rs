@@ -35,7 +35,7 @@ impl Stage for Upstream {
             ex.url.query(),
             &ex.upstream_headers,
             sent_at,
-            &ex.ctx.tracer,
+            (&ex.ctx.tracer, ex.env),
         );
         let result = resilience::call(&request, body).await;
         let received_at = platform::now_ms();

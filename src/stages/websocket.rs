@@ -30,7 +30,7 @@ impl Stage for WebSocket {
             ex.url.query(),
             &handshake,
             sent_at,
-            &ex.ctx.tracer,
+            (&ex.ctx.tracer, ex.env),
         );
         let response = resilience::call(&request, None).await?;
         ex.ctx.upstream_ms = Some(platform::now_ms() - sent_at);

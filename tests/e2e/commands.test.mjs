@@ -140,6 +140,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), changes: { retention: { keep_versions: 5, keep_days: 0 }, rollout: { percent: 25, check_seconds: 10, healthy_seconds: 300, min_requests: 50, max_error_rate_increase_percent: 1, max_latency_increase_percent: 20 } } },
       { ...base(), access_log: { sample_successes_percent: 10, headers: ["user-agent", "x-version"], omit: ["host", "span_id"] } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], max_concurrent: 20 } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { limit: 100, queue_ms: 250 } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "/health", interval_seconds: 5, timeout_ms: 1000, expected_statuses: [200, 204], healthy_threshold: 2, unhealthy_threshold: 3 } } } },
     ],
     invalid: [
@@ -157,6 +158,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), access_log: { sample_successes_percent: 101 } },
       { ...base(), access_log: { headers: ["bad name"] } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], max_concurrent: 0 } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { queue_ms: 10 } } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { limit: 1, queue_ms: 9000 } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "health" } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { interval_seconds: 5 } } } },
       { ...base(), changes: { retention: { keep_versions: 0 } } },

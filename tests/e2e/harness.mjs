@@ -96,6 +96,9 @@ export async function startGateway({
   buildDir = path.join(ROOT, "build"),
   // The V8 inspector behind Miniflare's proxy on this port (bench/profile.mjs).
   inspectorPort,
+  // More copies of the gateway, each its own isolate with its own socket, sharing the first
+  // one's KV and Durable Objects (as two locations share them); their URLs are `replicas`.
+  replicas = 0,
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
@@ -118,6 +121,7 @@ export async function startGateway({
           METRICS_STORE: { className: "MetricsStore", useSQLite: true },
           CONFIG_CONTROL: { className: "ConfigControl", useSQLite: true },
           HEALTH_CHECKER: { className: "HealthChecker", useSQLite: true },
+          CONCURRENCY_LIMITER: { className: "ConcurrencyLimiter", useSQLite: true },
         },
         // Analytics Engine's local simulator drops data points: a stand-in service with the
         // same writeDataPoint method logs each one instead.
@@ -126,6 +130,17 @@ export async function startGateway({
         ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
         ...(inspectorPort === undefined ? {} : { unsafeInspectorProxy: true }),
       },
+      ...Array.from({ length: replicas }, (_, i) => ({
+        ...builtWorker(`edge-gateway-${i + 2}`, buildDir),
+        kvNamespaces: { CONFIG: "00000000000000000000000000000000", CACHE: "11111111111111111111111111111111" },
+        bindings: { CONFIG_KEY: "routes", CONFIG_REFRESH_SECONDS: String(refreshSeconds), ADMIN_TOKEN, ...bindings },
+        durableObjects: Object.fromEntries(
+          ["RATE_LIMITER:RateLimiter", "METRICS_STORE:MetricsStore", "CONFIG_CONTROL:ConfigControl", "HEALTH_CHECKER:HealthChecker", "CONCURRENCY_LIMITER:ConcurrencyLimiter"]
+            .map((pair) => pair.split(":"))
+            .map(([binding, className]) => [binding, { className, scriptName: "edge-gateway", useSQLite: true }]),
+        ),
+        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+      })),
       ...(rateLimiter?.worker ? [rateLimiter.worker] : []),
       ...(analytics ? [ANALYTICS_RECORDER] : []),
     ],
@@ -152,6 +167,10 @@ export async function startGateway({
     close: () => mf.dispose(),
   };
   if (document !== undefined) await gateway.push(document);
+  gateway.replicas = [];
+  for (let i = 0; i < replicas; i++) {
+    gateway.replicas.push(`${await mf.unsafeGetDirectURL(`edge-gateway-${i + 2}`)}`.replace(/\/$/, ""));
+  }
   return gateway;
 }
 
