@@ -174,6 +174,18 @@ pub fn add(batch: &mut Batch, sample: &Sample) {
 /// Entries of a batch that count a configuration version rather than a route start with this
 /// (route names cannot).
 pub const VERSION_ENTRY: char = '@';
+/// Entries that count a circuit breaker's openings (in `requests`) start with this.
+pub const BREAKER_ENTRY: char = '!';
+
+/// Counts one opening of the circuit of `upstream` in `minute`.
+pub fn add_breaker_open(batch: &mut Batch, minute: u64, upstream: &str) {
+    batch
+        .entry(minute)
+        .or_default()
+        .entry(format!("{BREAKER_ENTRY}{upstream}"))
+        .or_default()
+        .requests += 1;
+}
 
 pub fn merge(into: &mut Batch, other: &Batch) {
     for (minute, routes) in other {
@@ -194,6 +206,9 @@ pub fn summarize(batch: &Batch, from_minute: u64, to_minute: u64) -> Value {
         let mut all = Stats::default();
         if let Some(routes) = batch.get(&minute) {
             for (route, stats) in routes {
+                if route.starts_with(BREAKER_ENTRY) {
+                    continue;
+                }
                 match route.strip_prefix(VERSION_ENTRY) {
                     Some(version) => per_version.entry(version).or_default().merge(stats),
                     None => {

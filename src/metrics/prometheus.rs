@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Stats, LATENCY_BOUNDS_MS, VERSION_ENTRY};
+use super::{Stats, BREAKER_ENTRY, LATENCY_BOUNDS_MS, VERSION_ENTRY};
 
 /// The exposition format's media type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -48,7 +48,7 @@ fn histogram(out: &mut String, name: &str, label: &str, counts: &[u64], sum_ms: 
 pub fn render(totals: &BTreeMap<String, Stats>) -> String {
     let routes: Vec<(String, &Stats)> = totals
         .iter()
-        .filter(|(name, _)| !name.starts_with(VERSION_ENTRY))
+        .filter(|(name, _)| !name.starts_with(VERSION_ENTRY) && !name.starts_with(BREAKER_ENTRY))
         .map(|(name, stats)| (format!("route=\"{}\"", escape(name)), stats))
         .collect();
     let mut out = String::new();
@@ -113,6 +113,22 @@ pub fn render(totals: &BTreeMap<String, Stats>) -> String {
     }
     family(
         &mut out,
+        "gateway_circuit_breaker_opens_total",
+        "counter",
+        "Times an upstream's circuit opened, summed over isolates (each keeps its own circuits).",
+    );
+    for (name, stats) in totals {
+        if let Some(upstream) = name.strip_prefix(BREAKER_ENTRY) {
+            let _ = writeln!(
+                out,
+                "gateway_circuit_breaker_opens_total{{upstream=\"{}\"}} {}",
+                escape(upstream),
+                stats.requests
+            );
+        }
+    }
+    family(
+        &mut out,
         "gateway_config_requests_total",
         "counter",
         "Requests by the configuration version that served them, and status class.",
@@ -154,6 +170,11 @@ mod tests {
         let mut totals = BTreeMap::new();
         totals.insert("we\"ird".to_string(), stats.clone());
         totals.insert("@abc".to_string(), stats);
+        let opened = Stats {
+            requests: 2,
+            ..Stats::default()
+        };
+        totals.insert("!http://127.0.0.1:9".to_string(), opened);
         let text = render(&totals);
         assert!(
             text.contains("gateway_requests_total{route=\"we\\\"ird\",status=\"2xx\"} 2"),
@@ -166,5 +187,9 @@ mod tests {
         assert!(text.contains("gateway_upstream_errors_total{route=\"we\\\"ird\"} 1"));
         assert!(text.contains("gateway_config_requests_total{version=\"abc\",status=\"5xx\"} 1"));
         assert!(!text.contains("route=\"@abc\""));
+        assert!(
+            text.contains("gateway_circuit_breaker_opens_total{upstream=\"http://127.0.0.1:9\"} 2")
+        );
+        assert!(!text.contains("route=\"!http"));
     }
 }

@@ -20,6 +20,8 @@ pub const STORE_NAME: &str = "global";
 const FLUSH_AFTER: Duration = Duration::from_millis(1000);
 
 thread_local! {
+    /// Circuits opened since the last request was recorded, by upstream.
+    static OPENED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static PENDING: RefCell<Batch> = const { RefCell::new(Batch::new()) };
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
 }
@@ -63,10 +65,22 @@ pub fn record(deployment: &Deployment, env: &Env, worker_ctx: &Context, sample: 
     if !deployment.metrics_store {
         return;
     }
-    PENDING.with(|pending| add(&mut pending.borrow_mut(), &sample));
+    let opened = OPENED.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        add(&mut pending, &sample);
+        for upstream in opened {
+            super::add_breaker_open(&mut pending, sample.minute(), &upstream);
+        }
+    });
     if !SCHEDULED.with(|s| s.replace(true)) {
         worker_ctx.wait_until(flush_later(env.clone()));
     }
+}
+
+/// Counts a circuit that opened; it reaches the store with the next request's batch.
+pub fn count_breaker_open(upstream: &str) {
+    OPENED.with(|o| o.borrow_mut().push(upstream.to_string()));
 }
 
 async fn flush_later(env: Env) {

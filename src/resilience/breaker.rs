@@ -101,14 +101,18 @@ pub fn admit(upstream: &str, settings: BreakerSettings, now_ms: f64) -> bool {
     })
 }
 
-/// Records how a request to `upstream` ended.
+/// Records how a request to `upstream` ended; a circuit that opens is counted in the metrics.
 pub fn record(upstream: &str, success: bool, settings: BreakerSettings, now_ms: f64) {
-    CIRCUITS.with(|c| {
-        c.borrow_mut()
-            .entry(upstream.to_string())
-            .or_default()
-            .record(success, settings, now_ms);
+    let opened = CIRCUITS.with(|c| {
+        let mut circuits = c.borrow_mut();
+        let circuit = circuits.entry(upstream.to_string()).or_default();
+        let was_open = matches!(circuit, Circuit::Open { .. });
+        circuit.record(success, settings, now_ms);
+        !was_open && matches!(circuit, Circuit::Open { .. })
     });
+    if opened {
+        crate::metrics::recorder::count_breaker_open(upstream);
+    }
 }
 
 #[cfg(test)]

@@ -6,23 +6,28 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startOrigin, startGateway, documentFor, eventually, ADMIN_TOKEN } from "./harness.mjs";
+import { startOrigin, startGateway, documentFor, eventually, closedPort, ADMIN_TOKEN } from "./harness.mjs";
 
 const run = promisify(execFile);
 const SCRAPE = "scrape-token-0123456789";
 const BEARER = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdXNlciJ9.c2lnbmF0dXJlLXZhbHVl";
 const COOKIE = "session=cookie-secret-value-42";
 const API_KEY = "gwk_api-key-secret-value-42";
-let slow, fast, gateway;
+let slow, fast, gateway, dead;
 
 function doc(accessLog) {
   return {
     ...documentFor(
-      { slow: { upstreams: [slow.url], max_concurrent: 2, timeout_ms: 5000 }, fast: fast.url },
+      {
+        slow: { upstreams: [slow.url], max_concurrent: 2, timeout_ms: 5000 },
+        fast: fast.url,
+        gone: { upstreams: [dead], circuit_breaker: { failure_threshold: 2, open_seconds: 30 } },
+      },
       [
         { name: "slow", path: "/slow", service: "slow" },
         { name: "fast", path: "/fast", service: "fast" },
         { name: "missing", path: "/missing", service: "fast", upstream_path: "/404" },
+        { name: "gone", path: "/gone", service: "gone" },
       ],
     ),
     ...(accessLog ? { access_log: accessLog } : {}),
@@ -31,6 +36,7 @@ function doc(accessLog) {
 
 before(async () => {
   slow = await startOrigin("slow", async () => { await sleep(1000); });
+  dead = `http://127.0.0.1:${await closedPort()}`;
   fast = await startOrigin("fast", async (req, _body, res) => {
     if (req.url === "/404") { res.writeHead(404); res.end(); }
   });
@@ -92,6 +98,9 @@ print(json.dumps(out))`;
 test("the Prometheus endpoint's counters and histograms, read by prometheus_client", async () => {
   for (let i = 0; i < 7; i++) assert.equal((await gateway.fetch("/fast")).status, 200);
   for (let i = 0; i < 3; i++) assert.equal((await gateway.fetch("/missing")).status, 404);
+  // Two failures open the circuit of the dead upstream; the third is refused by it.
+  assert.deepEqual([await gateway.fetch("/gone"), await gateway.fetch("/gone"), await gateway.fetch("/gone")].map((r) => r.status), [502, 502, 503]);
+  await gateway.fetch("/fast"); // an opening reaches the store with the next request's batch
   const value = (samples, name, labels) => samples.find((s) => s[2] === name && Object.entries(labels).every(([k, v]) => s[3][k] === v))?.[4];
   // Batches reach the store about a second after a request.
   const samples = await eventually(async () => {
@@ -110,6 +119,12 @@ test("the Prometheus endpoint's counters and histograms, read by prometheus_clie
   assert.equal(buckets.at(-1)[3].le, "+Inf");
   assert.equal(counts.at(-1), value(samples, "gateway_request_duration_seconds_count", { route: "fast" }));
   assert.equal(value(samples, "gateway_upstream_errors_total", { route: "slow" }), 3, "the saturated calls count as upstream errors");
+  const later = await eventually(async () => {
+    const s = await scrape();
+    return value(s, "gateway_circuit_breaker_opens_total", { upstream: dead }) !== undefined && s;
+  }, 5000);
+  assert.equal(value(later, "gateway_circuit_breaker_opens_total", { upstream: dead }), 1, "the circuit opened once");
+  assert.equal(value(later, "gateway_upstream_errors_total", { route: "gone" }), 3, "unreachable twice, then the open circuit");
   const version = (await (await gateway.fetch("/__gateway/config", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()).version;
   assert.ok(value(samples, "gateway_config_requests_total", { version, status: "2xx" }) >= 12);
 
