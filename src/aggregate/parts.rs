@@ -15,6 +15,7 @@ use crate::cache::keep::{self, Answered};
 use crate::cache::lookup::{lookup_collapsed, origin_headers, Found};
 use crate::cache::plan::{Caller, Plan, Request};
 use crate::cache::settle::{self, Origin, Settled};
+use crate::observe::tracing::Scope;
 use crate::platform;
 
 /// Where the parts of a cached composition are kept, and for whom.
@@ -59,6 +60,10 @@ pub(super) async fn call(
         &plan,
         cache.refresh_ms,
         target.deadline_ms,
+        Scope {
+            tracer: target.tracer,
+            parent: target.span,
+        },
     )
     .await;
     let (stored, validators) = match found {

@@ -14,6 +14,7 @@ use crate::digest::sha256_hex;
 use crate::error::GatewayError;
 use crate::http::header;
 use crate::memo::Expiring;
+use crate::observe::tracing::Scope;
 
 /// Longest token parsed; longer ones are refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -62,6 +63,7 @@ pub async fn authenticate(
     policy: &RouteAuth,
     headers: &[(String, String)],
     now_ms: f64,
+    scope: Scope<'_>,
 ) -> Result<Option<Principal>, GatewayError> {
     let token = if policy.jwt {
         token_from(headers, policy.cookie.as_deref())
@@ -74,7 +76,9 @@ pub async fn authenticate(
         None
     };
     let principal = match (token, key) {
-        (Some(token), _) => verify_jwt(settings, config_version, policy, &token, now_ms).await?,
+        (Some(token), _) => {
+            verify_jwt(settings, config_version, policy, &token, now_ms, scope).await?
+        }
         (None, Some(key)) => verify_api_key(env, key, now_ms).await?,
         (None, None) => {
             return match policy.mode {
@@ -129,6 +133,7 @@ async fn verify_jwt(
     policy: &RouteAuth,
     token: &str,
     now_ms: f64,
+    scope: Scope<'_>,
 ) -> Result<Principal, GatewayError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid(format!(
@@ -173,8 +178,15 @@ async fn verify_jwt(
         )));
     }
     let kid = kid.map(|k| k.into_owned());
-    let verified =
-        verify_with_issuer_keys(issuer, &untrusted, token, alg, kid.as_deref(), now_ms).await?;
+    let verified = verify_with_issuer_keys(
+        issuer,
+        &untrusted,
+        token,
+        alg,
+        kid.as_deref(),
+        (now_ms, scope),
+    )
+    .await?;
     claims::check(&verified, &issuer.rules, now_ms).map_err(invalid)?;
 
     let custom = verified.custom.clone();
@@ -235,7 +247,7 @@ async fn verify_with_issuer_keys(
     raw: &str,
     alg: Alg,
     kid: Option<&str>,
-    now_ms: f64,
+    (now_ms, scope): (f64, Scope<'_>),
 ) -> Result<keys::VerifiedClaims, GatewayError> {
     if let Some(claims) = try_keys(&issuer.keys, token, raw, alg, kid).await {
         return claims;
@@ -247,7 +259,7 @@ async fn verify_with_issuer_keys(
         issuer: issuer.name.clone(),
         cause,
     };
-    let set = jwks::keys(settings, now_ms, false)
+    let set = jwks::keys(settings, now_ms, false, scope)
         .await
         .map_err(unavailable)?;
     let kid_known =
@@ -255,7 +267,7 @@ async fn verify_with_issuer_keys(
     let set = if kid_known(&set) {
         set
     } else {
-        jwks::keys(settings, now_ms, true)
+        jwks::keys(settings, now_ms, true, scope)
             .await
             .map_err(unavailable)?
     };

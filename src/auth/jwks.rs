@@ -15,6 +15,8 @@ use worker::{Cache, Headers, Response};
 
 use super::keys::{self, VerifyKey};
 use super::JwksSettings;
+use crate::observe::otlp::{self, Kind};
+use crate::observe::tracing::Scope;
 use crate::platform::{self, fetch};
 
 /// Deadline for the IdP's whole answer, headers and body.
@@ -43,6 +45,7 @@ pub async fn keys(
     settings: &JwksSettings,
     now_ms: f64,
     refresh: bool,
+    scope: Scope<'_>,
 ) -> Result<Rc<Vec<VerifyKey>>, String> {
     let cached = SETS.with(|sets| sets.borrow().get(&settings.url).cloned());
     if let Some(entry) = &cached {
@@ -55,12 +58,41 @@ pub async fn keys(
     // Another isolate in this location may have fetched it already (not for forced refreshes,
     // which must see the IdP's current set).
     if !refresh && cached.is_none() {
-        if let Some((keys, ttl_s)) = from_edge_cache(&settings.url).await {
+        let started = platform::now_ms();
+        let found = from_edge_cache(&settings.url).await;
+        if scope.is_on() {
+            scope.record(
+                "jwks edge cache",
+                Kind::Internal,
+                started,
+                vec![
+                    ("url.full", otlp::Value::Text(settings.url.clone())),
+                    ("gateway.cache.hit", otlp::Value::Bool(found.is_some())),
+                ],
+                None,
+            );
+        }
+        if let Some((keys, ttl_s)) = found {
             store(&settings.url, keys.clone(), now_ms, ttl_s, settings);
             return Ok(keys);
         }
     }
-    match fetch_once(settings, now_ms).await {
+    let started = platform::now_ms();
+    let fetched = fetch_once(settings, now_ms).await;
+    if scope.is_on() {
+        scope.record(
+            "jwks fetch",
+            Kind::Client,
+            started,
+            vec![
+                ("http.request.method", otlp::Value::Text("GET".into())),
+                ("url.full", otlp::Value::Text(settings.url.clone())),
+                ("gateway.jwks.refresh", otlp::Value::Bool(refresh)),
+            ],
+            fetched.as_ref().err().cloned(),
+        );
+    }
+    match fetched {
         Ok(keys) => Ok(keys),
         Err(cause) => match cached {
             // The IdP is down: the last known keys are still the best evidence there is.

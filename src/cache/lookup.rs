@@ -10,6 +10,7 @@ use super::key;
 use super::plan::{Plan, Status};
 use super::purge::{self, Markers};
 use super::store::{self, Tier};
+use crate::observe::tracing::Scope;
 use crate::platform;
 
 /// A stored response and the key it lives under.
@@ -42,9 +43,15 @@ pub enum Found {
 
 /// Looks the request up: edge, then KV for global routes (copying a KV hit back to the edge),
 /// following a `Vary` marker to the variant. Purged entries count as absent.
-pub async fn lookup(env: &Env, ctx: &Context, plan: &Plan, now_ms: f64, refresh_ms: u64) -> Found {
+pub async fn lookup(
+    env: &Env,
+    ctx: &Context,
+    plan: &Plan,
+    (now_ms, refresh_ms): (f64, u64),
+    scope: Scope<'_>,
+) -> Found {
     let markers = purge::current(env, now_ms, refresh_ms).await;
-    let stored = find(env, ctx, plan, &markers).await;
+    let stored = find(env, ctx, plan, &markers, scope).await;
     let Some(stored) = stored else {
         return forward_or_refuse(plan, None, Vec::new());
     };
@@ -90,8 +97,9 @@ pub async fn lookup_collapsed(
     plan: &Plan,
     refresh_ms: u64,
     deadline_ms: f64,
+    scope: Scope<'_>,
 ) -> (Found, Option<Fill>) {
-    let found = lookup(env, ctx, plan, platform::now_ms(), refresh_ms).await;
+    let found = lookup(env, ctx, plan, (platform::now_ms(), refresh_ms), scope).await;
     if !matches!(found, Found::Forward { .. }) || fill::passes(&plan.base_key) {
         return (found, None);
     }
@@ -99,7 +107,7 @@ pub async fn lookup_collapsed(
         return (found, Some(fill));
     }
     fill::wait(&plan.base_key, deadline_ms).await;
-    let found = lookup(env, ctx, plan, platform::now_ms(), refresh_ms).await;
+    let found = lookup(env, ctx, plan, (platform::now_ms(), refresh_ms), scope).await;
     let fill = match found {
         Found::Forward { .. } => fill::claim(&plan.base_key, deadline_ms),
         _ => None,
@@ -119,14 +127,20 @@ fn forward_or_refuse(
     }
 }
 
-async fn find(env: &Env, ctx: &Context, plan: &Plan, markers: &Markers) -> Option<Stored> {
+async fn find(
+    env: &Env,
+    ctx: &Context,
+    plan: &Plan,
+    markers: &Markers,
+    scope: Scope<'_>,
+) -> Option<Stored> {
     let global = plan.policy.global;
     let mut key = plan.base_key.clone();
-    let (mut found, mut problems) = store::read(&plan.host, &key, env, global).await;
+    let (mut found, mut problems) = store::read(&plan.host, &key, env, global, scope).await;
     if let Some((entry, _)) = &found {
         if entry.meta.kind == Kind::Vary {
             key = key::variant_key(&plan.base_key, &entry.meta.vary, &plan.request_headers);
-            let (variant, more) = store::read(&plan.host, &key, env, global).await;
+            let (variant, more) = store::read(&plan.host, &key, env, global, scope).await;
             found = variant;
             problems.extend(more);
         }

@@ -12,6 +12,8 @@ use worker::{Cache, Env, Response};
 
 use super::entry::Entry;
 use super::zone;
+use crate::observe::otlp::{Kind, Value};
+use crate::observe::tracing::Scope;
 use crate::{bindings, platform};
 
 /// Where an entry was found.
@@ -120,12 +122,23 @@ pub async fn read(
     key: &str,
     env: &Env,
     global: bool,
+    scope: Scope<'_>,
 ) -> (Option<(Entry, Tier)>, Vec<String>) {
     let mut problems = Vec::new();
     if let Some(entry) = MEMORY.with(|m| m.borrow().recall(key, platform::now_ms())) {
         return (Some((entry, Tier::Memory)), problems);
     }
-    match read_edge(host, key).await {
+    let started = platform::now_ms();
+    let edge = read_edge(host, key).await;
+    traced(
+        scope,
+        Tier::Edge,
+        started,
+        edge.as_ref()
+            .map(Option::is_some)
+            .map_err(|e| e.to_string()),
+    );
+    match edge {
         Ok(Some(entry)) => {
             remember(key, &entry);
             return (Some((entry, Tier::Edge)), problems);
@@ -136,7 +149,15 @@ pub async fn read(
     if !global {
         return (None, problems);
     }
-    match read_global(env, key).await {
+    let started = platform::now_ms();
+    let kv = read_global(env, key).await;
+    traced(
+        scope,
+        Tier::Global,
+        started,
+        kv.as_ref().map(Option::is_some).map_err(|e| e.clone()),
+    );
+    match kv {
         Ok(found) => {
             if let Some(entry) = &found {
                 remember(key, entry);
@@ -148,6 +169,24 @@ pub async fn read(
             (None, problems)
         }
     }
+}
+
+/// A read of one tier as a span: whether it held the entry, or why it failed.
+fn traced(scope: Scope<'_>, tier: Tier, started: f64, outcome: Result<bool, String>) {
+    if !scope.is_on() {
+        return;
+    }
+    let (attributes, error) = match outcome {
+        Ok(hit) => (vec![("gateway.cache.hit", Value::Bool(hit))], None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    scope.record(
+        &format!("cache read {}", tier.as_str()),
+        Kind::Internal,
+        started,
+        attributes,
+        error,
+    );
 }
 
 async fn read_edge(host: &str, key: &str) -> worker::Result<Option<Entry>> {

@@ -23,6 +23,33 @@ struct Recording {
     spans: Vec<Span>,
 }
 
+/// Where a piece of work records its spans: a tracer and the span they go under (the
+/// request's server span when `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub tracer: &'a Tracer,
+    pub parent: Option<[u8; 8]>,
+}
+
+impl Scope<'_> {
+    pub fn is_on(&self) -> bool {
+        self.tracer.is_on()
+    }
+
+    /// Records a finished span under this scope's parent.
+    pub fn record(
+        &self,
+        name: &str,
+        kind: Kind,
+        start_ms: f64,
+        attributes: Vec<(&'static str, Value)>,
+        error: Option<String>,
+    ) {
+        self.tracer
+            .record(name, kind, start_ms, self.parent, None, attributes, error);
+    }
+}
+
 /// Milliseconds since the epoch as OTLP's nanoseconds.
 pub fn unix_nano(ms: f64) -> u64 {
     if ms.is_finite() && ms > 0.0 {

@@ -6,6 +6,7 @@ use crate::auth::authenticate::{authenticate, upstream_headers};
 use crate::error::GatewayError;
 use crate::exchange::Exchange;
 use crate::observe::otlp::{Kind, Value};
+use crate::observe::tracing::Scope;
 use crate::platform;
 
 /// On routes with `auth`: verifies the credentials (401, 403 for a missing scope or role, 503
@@ -20,6 +21,11 @@ impl Stage for Authenticate {
         };
         let gateway = route.gateway();
         let now = platform::now_ms();
+        let span = ex.ctx.tracer.is_on().then(|| ex.ctx.tracer.new_id());
+        let scope = Scope {
+            tracer: &ex.ctx.tracer,
+            parent: span,
+        };
         let verified = authenticate(
             ex.env,
             &gateway.auth,
@@ -27,6 +33,7 @@ impl Stage for Authenticate {
             policy,
             &ex.headers,
             now,
+            scope,
         )
         .await;
         if ex.ctx.tracer.is_on() {
@@ -40,7 +47,7 @@ impl Stage for Authenticate {
                 Kind::Internal,
                 now,
                 None,
-                None,
+                span,
                 vec![(
                     "gateway.auth.scheme",
                     Value::Text(scheme.unwrap_or("none").into()),

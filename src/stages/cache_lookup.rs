@@ -13,6 +13,7 @@ use crate::config::route::Destination;
 use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Pending, Reply};
 use crate::observe::otlp::{Kind, Value};
+use crate::observe::tracing::Scope;
 use crate::platform;
 use crate::resilience::service::DEFAULT_TIMEOUT_MS;
 
@@ -49,8 +50,13 @@ impl Stage for CacheLookup {
         let deadline_ms = platform::now_ms() + wait_ms as f64;
         let refresh_ms = ex.deployment.config.refresh_ms;
         let started = platform::now_ms();
+        let span = ex.ctx.tracer.is_on().then(|| ex.ctx.tracer.new_id());
+        let scope = Scope {
+            tracer: &ex.ctx.tracer,
+            parent: span,
+        };
         let (found, fill) =
-            lookup_collapsed(ex.env, ex.worker, &plan, refresh_ms, deadline_ms).await;
+            lookup_collapsed(ex.env, ex.worker, &plan, refresh_ms, deadline_ms, scope).await;
         if ex.ctx.tracer.is_on() {
             let (outcome, tier) = match &found {
                 Found::Serve { stored, .. } => ("found", stored.tier),
@@ -70,7 +76,7 @@ impl Stage for CacheLookup {
                 Kind::Internal,
                 started,
                 None,
-                None,
+                span,
                 attributes,
                 None,
             );

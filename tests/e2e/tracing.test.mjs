@@ -7,11 +7,13 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import http from "node:http";
 import { promisify } from "node:util";
+import * as jose from "jose";
 import { startOrigin, startGateway, documentFor, eventually } from "./harness.mjs";
 
 const run = promisify(execFile);
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN = "00f067aa0ba902b7";
+const SECRET = "a-shared-secret-of-at-least-32-bytes!!";
 let app, flaky, collector, gateway, sampledOut;
 const exports = [];
 let flakyCalls = 0;
@@ -26,6 +28,7 @@ function doc() {
         { name: "limited", path: "/limited", service: "app", rate_limits: ["generous"] },
         { name: "broken", path: "/broken", service: "app", upstream_path: "/fail" },
         { name: "cached", path: "/cached", service: "app", cache: { mode: "override", ttl_seconds: 600 } },
+        { name: "secure", path: "/secure", service: "app", auth: { mode: "required" } },
         { name: "view", path: "/view", aggregate: { backends: [
           { name: "a", service: "app", path: "/a" },
           { name: "b", service: "app", path: "/b" },
@@ -33,12 +36,17 @@ function doc() {
       ],
     ),
     rate_limits: { generous: { rate: { limit: 1000, period_seconds: 60 }, key: ["ip"] } },
+    auth: { issuers: { idp: { issuer: "https://idp.test/", audiences: ["gateway"], algorithms: ["HS256"], jwks_url: `${app.url}/jwks` } } },
   };
 }
 
 before(async () => {
   app = await startOrigin("app", (req, _body, res) => {
     if (req.url === "/fail") { res.writeHead(500); res.end(); }
+    if (req.url === "/jwks") {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=300" });
+      res.end(JSON.stringify({ keys: [{ kty: "oct", k: Buffer.from(SECRET).toString("base64url"), alg: "HS256", kid: "k1" }] }));
+    }
   });
   flaky = await startOrigin("flaky", (req, _body, res) => {
     flakyCalls += 1;
@@ -171,11 +179,33 @@ test("the cache lookup is a span saying what it found and in which tier", async 
     return spans.find((s) => s.parent === server.span_id && s.name === "cache lookup");
   };
   assert.equal(lookupOf(ids[0]).attributes["gateway.cache.lookup"], "miss");
+  const reads = spans.filter((s) => s.parent === lookupOf(ids[0]).span_id).map((s) => [s.name, s.attributes["gateway.cache.hit"]]);
+  assert.deepEqual(reads, [["cache read edge", false]], "the miss read the edge tier (the route is not global)");
   assert.equal(lookupOf(ids[1]).attributes["gateway.cache.lookup"], "found");
   assert.equal(lookupOf(ids[1]).attributes["gateway.cache.tier"], "memory");
   const server = spans.find((s) => s.attributes["gateway.request_id"] === ids[1]);
   assert.equal(server.attributes["gateway.cache"], "HIT");
   assert.equal(spans.filter((s) => s.parent === server.span_id && s.kind === CLIENT).length, 0, "a hit calls no upstream");
+});
+
+test("a JWKS fetch is a client span under the authentication span", async () => {
+  const token = await new jose.SignJWT({ sub: "u1" }).setProtectedHeader({ alg: "HS256", kid: "k1" })
+    .setIssuer("https://idp.test/").setAudience("gateway").setExpirationTime("5m").sign(new TextEncoder().encode(SECRET));
+  const res = await gateway.fetch("/secure", { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  const id = res.headers.get("x-request-id");
+  const spans = await eventually(async () => {
+    const all = await received();
+    return all.some((s) => s.attributes["gateway.request_id"] === id) && all;
+  }, 5000);
+  const server = spans.find((s) => s.attributes["gateway.request_id"] === id);
+  const auth = spans.find((s) => s.parent === server.span_id && s.name === "authenticate");
+  assert.equal(auth.attributes["gateway.auth.scheme"], "jwt");
+  const fetched = spans.find((s) => s.parent === auth.span_id && s.name === "jwks fetch");
+  assert.ok(fetched, spans.filter((s) => s.parent === auth.span_id).map((s) => s.name).join());
+  assert.equal(fetched.kind, CLIENT);
+  assert.equal(fetched.attributes["url.full"], `${app.url}/jwks`);
+  assert.equal(fetched.status.code, 0);
 });
 
 test("head sampling at 0 keeps no successful trace, and every server error", async () => {
