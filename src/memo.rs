@@ -1,5 +1,6 @@
 //! A bounded map whose entries expire: the per-isolate memories (verified tokens, API-key
-//! lookups, rate-limit denials) all have this shape.
+//! lookups, rate-limit denials) all have this shape. And [`Poll`]: when an isolate last
+//! compared a versioned state (revocations, upstream health) with the object that owns it.
 
 use std::collections::HashMap;
 
@@ -40,6 +41,31 @@ impl<V> Expiring<V> {
 
     pub fn remove(&mut self, key: &str) {
         self.entries.remove(key);
+    }
+}
+
+/// The version of an object's state this isolate holds, and when it last asked for a newer
+/// one.
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub version: Option<u64>,
+    checked_at_ms: Option<f64>,
+}
+
+impl Poll {
+    pub fn is_due(&self, now_ms: f64, interval_ms: f64) -> bool {
+        self.checked_at_ms
+            .is_none_or(|at| now_ms - at >= interval_ms)
+    }
+
+    /// When due, marks a check as started (so concurrent requests do not ask too) and gives
+    /// the version to compare with: `Some(None)` while none is held.
+    pub fn claim(&mut self, now_ms: f64, interval_ms: f64) -> Option<Option<u64>> {
+        let due = self.is_due(now_ms, interval_ms);
+        if due {
+            self.checked_at_ms = Some(now_ms);
+        }
+        due.then_some(self.version)
     }
 }
 

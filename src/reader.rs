@@ -314,6 +314,22 @@ pub fn boolean(value: &Value, path: &str, errors: &mut Errors) -> Option<bool> {
     }
 }
 
+/// Reads an array of HTTP statuses within `min..=max`.
+pub fn statuses(
+    value: &Value,
+    path: &str,
+    (min, max): (u64, u64),
+    errors: &mut Errors,
+) -> Option<Vec<u16>> {
+    array(value, path, errors).and_then(|items| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| integer_in(s, &index_path(path, i), min, max, errors).map(|n| n as u16))
+            .collect()
+    })
+}
+
 /// Reads a whole number within `min..=max`, or records why it is not acceptable.
 pub fn integer_in(
     value: &Value,

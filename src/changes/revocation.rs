@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::Env;
 
+use crate::memo::Poll;
 use crate::{bindings, platform};
 
 /// How often an isolate compares its list with the object's.
@@ -77,15 +78,14 @@ pub struct Credential<'a> {
 /// This isolate's copy of the list.
 #[derive(Debug, Default)]
 pub struct Known {
-    version: Option<u64>,
-    checked_at_ms: Option<f64>,
+    poll: Poll,
     entries: BTreeSet<(Kind, String)>,
     until: Vec<(Kind, String, f64)>,
 }
 
 impl Known {
     pub fn due(&self, now_ms: f64) -> bool {
-        self.checked_at_ms.is_none_or(|at| now_ms - at >= CHECK_MS)
+        self.poll.is_due(now_ms, CHECK_MS)
     }
 
     /// Takes the object's answer: a version, and the entries when it moved.
@@ -97,7 +97,7 @@ impl Known {
                 .collect();
             self.entries = entries.into_iter().map(|r| (r.kind, r.value)).collect();
         }
-        self.version = Some(version);
+        self.poll.version = Some(version);
     }
 
     /// Which part of `credential` is revoked at `now_ms`, if any.
@@ -131,32 +131,12 @@ struct Answer {
 
 /// Brings this isolate's list up to date when the interval has passed.
 pub async fn refresh(env: &Env, now_ms: f64) {
-    let since = KNOWN.with(|known| {
-        let mut known = known.borrow_mut();
-        let due = known.due(now_ms);
-        if due {
-            known.checked_at_ms = Some(now_ms);
-        }
-        due.then_some(known.version)
-    });
-    let Some(since) = since else {
+    let Some(since) = KNOWN.with(|known| known.borrow_mut().poll.claim(now_ms, CHECK_MS)) else {
         return;
     };
-    let path = match since {
-        Some(version) => format!("/revocations?since={version}"),
-        None => "/revocations".to_string(),
-    };
-    let answer = platform::object::call(
-        env,
-        bindings::CONFIG_CONTROL,
-        super::CONTROL_NAME,
-        "GET",
-        &path,
-        None,
-        Some(CALL_TIMEOUT_MS),
-    )
-    .await
-    .and_then(|text| serde_json::from_str::<Answer>(&text).map_err(|e| e.to_string()));
+    let object = (bindings::CONFIG_CONTROL, super::CONTROL_NAME);
+    let answer: Result<Answer, String> =
+        platform::object::poll(env, object, "/revocations", since, CALL_TIMEOUT_MS).await;
     match answer {
         Ok(answer) => KNOWN.with(|known| known.borrow_mut().accept(answer.version, answer.entries)),
         Err(cause) => platform::log_error(

@@ -54,3 +54,20 @@ pub async fn call(
         ))
     }
 }
+
+/// Asks an object for its versioned state at `path`, with `?since=V` when the caller holds
+/// version `V`: the object answers its version, and the state only when it moved.
+pub async fn poll<T: serde::de::DeserializeOwned>(
+    env: &worker::Env,
+    (binding, name): (&str, &str),
+    path: &str,
+    since: Option<u64>,
+    timeout_ms: u64,
+) -> Result<T, String> {
+    let path = match since {
+        Some(version) => format!("{path}?since={version}"),
+        None => path.to_string(),
+    };
+    let text = call(env, binding, name, "GET", &path, None, Some(timeout_ms)).await?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}

@@ -12,7 +12,7 @@ use super::limiter::parse_global_concurrency;
 use super::retry::RetrySettings;
 use super::service::{Service, Sticky, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS};
 use crate::http::{is_token, is_valid_value};
-use crate::reader::{array, index_path, integer_in, named, string, string_map, Errors, Object};
+use crate::reader::{named, statuses, string, string_map, Errors, Object};
 use crate::upstream::config::parse_upstreams;
 
 /// Reads `services`: service name → service.
@@ -76,13 +76,7 @@ fn parse_retry(value: &Value, path: &str, errors: &mut Errors) -> Option<RetrySe
         errors,
     );
     let statuses = object.or("statuses", defaults.statuses, errors, |v, p, errors| {
-        array(v, p, errors).and_then(|items| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, s)| integer_in(s, &index_path(p, i), 500, 599, errors).map(|n| n as u16))
-                .collect::<Option<Vec<u16>>>()
-        })
+        statuses(v, p, (500, 599), errors)
     });
     object.finish(errors);
     Some(RetrySettings {

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{Context, Env};
 
-use crate::reader::{array, index_path, integer_in, Errors, Object};
+use crate::memo::Poll;
+use crate::reader::{statuses, Errors, Object};
 use crate::{bindings, platform};
 
 /// How often an isolate compares its view with the object's.
@@ -68,13 +69,7 @@ pub fn parse_health_check(value: &Value, path: &str, errors: &mut Errors) -> Opt
     let healthy = object.integer_or("healthy_threshold", (1, 100), 2, errors);
     let unhealthy = object.integer_or("unhealthy_threshold", (1, 100), 3, errors);
     let statuses = object.or("expected_statuses", Vec::new(), errors, |v, p, errors| {
-        array(v, p, errors).and_then(|items| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, s)| integer_in(s, &index_path(p, i), 100, 599, errors).map(|n| n as u16))
-                .collect::<Option<Vec<u16>>>()
-        })
+        statuses(v, p, (100, 599), errors)
     });
     object.finish(errors);
     let (interval, timeout) = (interval?, timeout?);
@@ -172,10 +167,12 @@ impl Probe {
 /// This isolate's view: the upstreams reported unhealthy.
 #[derive(Debug, Default)]
 struct Known {
-    version: Option<u64>,
-    checked_at_ms: Option<f64>,
+    poll: Poll,
     unhealthy: BTreeSet<String>,
     announced: Option<String>,
+    /// Whether any targets were announced yet: a configuration without health checks does
+    /// not call the checker.
+    announced_any: bool,
 }
 
 thread_local! {
@@ -195,36 +192,16 @@ struct StateAnswer {
 
 /// Brings this isolate's view up to date when [`POLL_MS`] has passed.
 pub async fn refresh(env: &Env, now_ms: f64) {
-    let since = KNOWN.with(|known| {
-        let mut known = known.borrow_mut();
-        let due = known.checked_at_ms.is_none_or(|at| now_ms - at >= POLL_MS);
-        if due {
-            known.checked_at_ms = Some(now_ms);
-        }
-        due.then_some(known.version)
-    });
-    let Some(since) = since else {
+    let Some(since) = KNOWN.with(|known| known.borrow_mut().poll.claim(now_ms, POLL_MS)) else {
         return;
     };
-    let path = match since {
-        Some(v) => format!("/unhealthy?since={v}"),
-        None => "/unhealthy".into(),
-    };
-    let answer = platform::object::call(
-        env,
-        bindings::HEALTH_CHECKER,
-        CHECKER_NAME,
-        "GET",
-        &path,
-        None,
-        Some(CALL_TIMEOUT_MS),
-    )
-    .await
-    .and_then(|text| serde_json::from_str::<StateAnswer>(&text).map_err(|e| e.to_string()));
+    let object = (bindings::HEALTH_CHECKER, CHECKER_NAME);
+    let answer: Result<StateAnswer, String> =
+        platform::object::poll(env, object, "/unhealthy", since, CALL_TIMEOUT_MS).await;
     match answer {
         Ok(answer) => KNOWN.with(|known| {
             let mut known = known.borrow_mut();
-            known.version = Some(answer.version);
+            known.poll.version = Some(answer.version);
             if let Some(list) = answer.unhealthy {
                 known.unhealthy = list.into_iter().collect();
             }
@@ -253,6 +230,11 @@ pub fn announce(
         return;
     }
     let targets = targets();
+    let nothing_to_say = targets.is_empty() && !KNOWN.with(|known| known.borrow().announced_any);
+    if nothing_to_say {
+        return;
+    }
+    KNOWN.with(|known| known.borrow_mut().announced_any = true);
     let body = json!({"version": version, "targets": targets}).to_string();
     let env = env.clone();
     worker_ctx.wait_until(async move {
