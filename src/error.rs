@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::reader::ConfigError;
+use crate::reader::{ConfigError, Violation};
 
 /// Whose fault an error is, which decides the status class and how loudly it is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,6 +112,16 @@ pub enum GatewayError {
     VersionNotFound { version: String },
     /// No route document is stored at all (admin read or rollback before any push).
     ConfigNotFound { key: String },
+    /// A `validate` policy found the request wrong: every violation, with its JSON Pointer.
+    RequestInvalid {
+        policy: String,
+        violations: Vec<Violation>,
+    },
+    /// A body a policy must read as JSON is not JSON.
+    InvalidBody { policy: String, reason: String },
+    /// A `worker` or `http` policy failed, was too slow or answered something malformed, and
+    /// denies on error.
+    PolicyFailed { policy: String, cause: String },
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -139,6 +149,12 @@ pub struct ProblemBody {
     /// Every problem of a rejected route document (`config-invalid` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ConfigError>,
+    /// Every violation of a refused request (`request-invalid` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    /// The policy that refused or failed the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// Prefix of every problem `type`; the code follows it.
@@ -184,6 +200,9 @@ impl GatewayError {
             Self::ConfigRejected { .. } => "config-invalid",
             Self::VersionNotFound { .. } => "version-not-found",
             Self::ConfigNotFound { .. } => "config-not-found",
+            Self::RequestInvalid { .. } => "request-invalid",
+            Self::InvalidBody { .. } => "invalid-body",
+            Self::PolicyFailed { .. } => "policy-failed",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -217,13 +236,16 @@ impl GatewayError {
             | Self::CredentialRevoked { .. }
             | Self::ConfigRejected { .. }
             | Self::VersionNotFound { .. }
-            | Self::ConfigNotFound { .. } => Fault::Client,
+            | Self::ConfigNotFound { .. }
+            | Self::RequestInvalid { .. }
+            | Self::InvalidBody { .. } => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
             | Self::BackendTimeout { .. }
             | Self::CircuitOpen { .. }
-            | Self::ServiceSaturated { .. } => Fault::Upstream,
+            | Self::ServiceSaturated { .. }
+            | Self::PolicyFailed { .. } => Fault::Upstream,
             Self::ConfigUnavailable { .. }
             | Self::RateLimitUnavailable { .. }
             | Self::AuthUnavailable { .. }
@@ -242,7 +264,9 @@ impl GatewayError {
             | Self::InvalidHandshake { .. }
             | Self::InvalidHeader { .. }
             | Self::RequestTooLarge { .. }
-            | Self::AdminInvalid { .. } => 400,
+            | Self::AdminInvalid { .. }
+            | Self::RequestInvalid { .. }
+            | Self::InvalidBody { .. } => 400,
             Self::BodyIncomplete { .. } => 408,
             Self::WebSocketVersion => 426,
             Self::RangeNotSatisfiable { .. } => 416,
@@ -263,7 +287,9 @@ impl GatewayError {
             | Self::AuthUnavailable { .. }
             | Self::CircuitOpen { .. }
             | Self::ServiceSaturated { .. } => 503,
-            Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => 502,
+            Self::UpstreamUnreachable { .. }
+            | Self::BackendFailed { .. }
+            | Self::PolicyFailed { .. } => 502,
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => 504,
             Self::Internal { .. } => 500,
         }
@@ -281,7 +307,9 @@ impl GatewayError {
             | Self::InvalidHandshake { .. }
             | Self::InvalidHeader { .. }
             | Self::RequestTooLarge { .. }
-            | Self::AdminInvalid { .. } => "Bad Request",
+            | Self::AdminInvalid { .. }
+            | Self::RequestInvalid { .. }
+            | Self::InvalidBody { .. } => "Bad Request",
             Self::BodyIncomplete { .. } => "Request Timeout",
             Self::WebSocketVersion => "Upgrade Required",
             Self::RangeNotSatisfiable { .. } => "Range Not Satisfiable",
@@ -302,7 +330,9 @@ impl GatewayError {
             | Self::AuthUnavailable { .. }
             | Self::CircuitOpen { .. }
             | Self::ServiceSaturated { .. } => "Service Unavailable",
-            Self::UpstreamUnreachable { .. } | Self::BackendFailed { .. } => "Bad Gateway",
+            Self::UpstreamUnreachable { .. }
+            | Self::BackendFailed { .. }
+            | Self::PolicyFailed { .. } => "Bad Gateway",
             Self::UpstreamTimeout { .. } | Self::NotCached | Self::BackendTimeout { .. } => {
                 "Gateway Timeout"
             }
@@ -414,6 +444,14 @@ impl GatewayError {
             Self::ConfigNotFound { key } => {
                 format!("No route document is stored under the KV key '{key}' yet.")
             }
+            Self::RequestInvalid { violations, .. } => format!(
+                "The request does not match what this route accepts: {} violation(s), listed in 'violations'.",
+                violations.len()
+            ),
+            Self::InvalidBody { reason, .. } => format!("The request body is not valid JSON: {reason}."),
+            Self::PolicyFailed { policy, .. } => {
+                format!("The policy '{policy}' could not decide on this request.")
+            }
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
     }
@@ -428,6 +466,7 @@ impl GatewayError {
             | Self::RateLimitUnavailable { cause, .. }
             | Self::Unauthenticated { cause, .. }
             | Self::AuthUnavailable { cause, .. }
+            | Self::PolicyFailed { cause, .. }
             | Self::Internal { cause } => Some(cause),
             _ => None,
         }
@@ -496,6 +535,16 @@ impl GatewayError {
                 errors: match self {
                     Self::ConfigRejected { errors } => errors.clone(),
                     _ => Vec::new(),
+                },
+                violations: match self {
+                    Self::RequestInvalid { violations, .. } => violations.clone(),
+                    _ => Vec::new(),
+                },
+                policy: match self {
+                    Self::RequestInvalid { policy, .. }
+                    | Self::InvalidBody { policy, .. }
+                    | Self::PolicyFailed { policy, .. } => Some(policy.clone()),
+                    _ => None,
                 },
             },
         }

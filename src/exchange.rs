@@ -11,6 +11,7 @@ use crate::auth::authenticate::Principal;
 use crate::cache::fill::Fill;
 use crate::cache::lookup::Stored;
 use crate::cache::plan::{Caller, Plan};
+use crate::condition::Facts;
 use crate::config::route::Route;
 use crate::config::Gateway;
 use crate::context::RequestContext;
@@ -58,6 +59,14 @@ pub struct Exchange<'a> {
     /// Platform times when the origin was asked and when its answer (or failure) came.
     pub sent_ms: f64,
     pub received_ms: f64,
+    /// The client's body once a stage has read it (a policy checked or changed it): the
+    /// upstream is sent these bytes instead of the stream.
+    pub body: Option<Vec<u8>>,
+    /// The platform's `request.cf`, once a condition or policy asked for it.
+    pub cf: Option<Option<serde_json::Value>>,
+    /// The route's policies whose request phase ran (by index), with the header changes each
+    /// asked for on the client's answer.
+    pub policies: Vec<(usize, headers::HeaderRules)>,
 }
 
 /// A cache lookup that asks the origin: its plan, what was stored (to revalidate or stand in),
@@ -288,7 +297,60 @@ impl<'a> Exchange<'a> {
             composed: None,
             sent_ms: 0.0,
             received_ms: 0.0,
+            body: None,
+            cf: None,
+            policies: Vec::new(),
         }
+    }
+
+    /// Reads the platform's `cf` object once, for conditions that look at it.
+    pub fn load_cf(&mut self) {
+        if self.cf.is_none() {
+            self.cf = Some(platform::fetch::cf_of(&self.request));
+        }
+    }
+
+    /// What a `when` may look at (`cf` only after [`Exchange::load_cf`]).
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            method: &self.ctx.method,
+            headers: &self.headers,
+            query: self.url.query(),
+            claims: self.principal.as_ref().map(|p| &p.claims),
+            scopes: self.principal.as_ref().map_or(&[], |p| p.scopes.as_slice()),
+            subject: self.principal.as_ref().and_then(|p| p.subject.as_deref()),
+            cf: self.cf.as_ref().and_then(Option::as_ref),
+        }
+    }
+
+    /// The client's whole body (empty for GET and HEAD), read once within `timeout_ms`; 413
+    /// beyond `limit` bytes, 408 when it does not arrive in full in time.
+    pub async fn read_body(&mut self, limit: u64, timeout_ms: u64) -> Result<&[u8], GatewayError> {
+        if self.body.is_none() {
+            let declared = crate::http::header(&self.headers, "content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return Err(GatewayError::BodyTooLarge { limit });
+            }
+            let stream = match self.ctx.method.as_str() {
+                "GET" | "HEAD" => None,
+                _ => self.request.inner().body(),
+            };
+            let bytes = match stream {
+                None => Vec::new(),
+                Some(stream) => {
+                    match platform::fetch::read_stream_within(&stream, timeout_ms).await {
+                        Some(Ok(bytes)) => bytes,
+                        _ => return Err(GatewayError::BodyIncomplete { timeout_ms }),
+                    }
+                }
+            };
+            if bytes.len() as u64 > limit {
+                return Err(GatewayError::BodyTooLarge { limit });
+            }
+            self.body = Some(bytes);
+        }
+        Ok(self.body.as_deref().unwrap_or_default())
     }
 
     /// The configuration serving this request, or why there is none.

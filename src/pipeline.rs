@@ -29,6 +29,10 @@
 //!    │
 //!  forwarding ──────── the upstream headers (no I/O)
 //!    │
+//!  policies ────────── the route's own, in order: worker / http / transform / validate / mock
+//!    │                 answered or refused by one ─────────▶ its answer / 400 / 502
+//!    │                 ◀ on the way out, in reverse: headers, bodies, response-phase calls
+//!    │
 //!  service ─────────── version routing, path, deadline (no I/O)
 //!    │
 //!  WebSocket ───────── upgrade on a websocket route ───────▶ 101 (client holds the upstream socket)
@@ -107,6 +111,9 @@ stages! {
     RateLimit => stages::rate_limit::RateLimit,
     /// Once the caller is known: the headers every upstream call carries.
     Forwarding => stages::forwarding::Forwarding,
+    /// After the limit and the upstream headers, before the service and the cache: a user's
+    /// policy sees who is asking, may change what the origin gets, and sees every answer.
+    Policies => stages::policies::Policies,
     /// The service call, prepared for the WebSocket, cache and upstream stages below.
     Service => stages::service::Service,
     /// Above the fallback and the cache: a handshake is neither replaced nor cached.

@@ -24,6 +24,17 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// One problem with a request a route checks (a `validate` policy), located by JSON Pointer
+/// within the part of the request it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// `body`, `path`, `query` or `header`.
+    #[serde(rename = "in")]
+    pub location: &'static str,
+    pub pointer: String,
+    pub message: String,
+}
+
 /// Every problem found so far, in document order.
 #[derive(Debug, Default)]
 pub struct Errors(Vec<ConfigError>);
@@ -301,6 +312,38 @@ pub fn named<T>(
         }
     }
     entries
+}
+
+/// Reads a name (of a route, backend, policy, …), or records why it is not one.
+pub fn name(value: &Value, path: &str, errors: &mut Errors) -> Option<String> {
+    let name = string(value, path, errors)?;
+    if is_valid_name(name) {
+        Some(name.to_string())
+    } else {
+        errors.push(path, NAME_RULE);
+        None
+    }
+}
+
+/// Records `item`'s `name` among `seen`; a name seen before is reported as a duplicate
+/// `what` (`false`).
+pub fn unique_name<'v>(
+    item: &'v Value,
+    path: &str,
+    seen: &mut std::collections::BTreeSet<&'v str>,
+    what: &str,
+    errors: &mut Errors,
+) -> bool {
+    match item.get("name").and_then(Value::as_str) {
+        Some(name) if !seen.insert(name) => {
+            errors.push(
+                &key_path(path, "name"),
+                format!("duplicate {what} name '{name}'"),
+            );
+            false
+        }
+        _ => true,
+    }
 }
 
 /// Reads a boolean, or records that the value is not one.

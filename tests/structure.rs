@@ -45,6 +45,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("rate_limit", 4),
     ("aggregate", 4),
     ("changes", 4),
+    ("condition", 4),
+    ("policy", 4),
     ("config", 5),
     ("context", 6),
     ("exchange", 6),
@@ -65,6 +67,8 @@ const DOMAINS: &[&str] = &[
     "rate_limit",
     "aggregate",
     "changes",
+    "condition",
+    "policy",
 ];
 
 #[test]

@@ -8,8 +8,7 @@ use super::compose::{Compose, FieldRules};
 use super::template::PathTemplate;
 use super::{dependency_order, Aggregate, Backend, DEFAULT_TIMEOUT_MS, SUBREQUEST_BUDGET};
 use crate::reader::{
-    array, index_path, is_valid_name, key_path, string, string_map, strings, Errors, Object,
-    NAME_RULE,
+    array, index_path, key_path, string, string_map, strings, unique_name, Errors, Object,
 };
 use crate::resilience::config::parse_fallback;
 use crate::resilience::service::MAX_TIMEOUT_MS;
@@ -102,14 +101,8 @@ fn parse_backends(
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         let item_path = index_path(path, i);
-        if let Some(name) = item.get("name").and_then(Value::as_str) {
-            if !seen.insert(name) {
-                errors.push(
-                    &key_path(&item_path, "name"),
-                    format!("duplicate backend name '{name}'"),
-                );
-                ok = false;
-            }
+        if !unique_name(item, &item_path, &mut seen, "backend", errors) {
+            ok = false;
         }
         match parse_backend(
             item,
@@ -158,15 +151,9 @@ fn parse_backend(
     errors: &mut Errors,
 ) -> Option<Backend> {
     let mut object = Object::read(value, path, errors)?;
-    let name = object.required("name", errors).and_then(|(v, p)| {
-        let name = string(v, &p, errors)?;
-        if is_valid_name(name) {
-            Some(name.to_string())
-        } else {
-            errors.push(&p, NAME_RULE);
-            None
-        }
-    });
+    let name = object
+        .required("name", errors)
+        .and_then(|(v, p)| crate::reader::name(v, &p, errors));
     let service = object.required("service", errors).and_then(|(v, p)| {
         let service = string(v, &p, errors)?;
         if services.contains(service) {

@@ -11,6 +11,7 @@ use crate::auth::config::parse_settings;
 use crate::auth::AuthSettings;
 use crate::changes::config::{parse_changes, ChangeSettings};
 use crate::observe::config::{parse_access_log, AccessLogPolicy};
+use crate::policy::spec::parse_specs;
 use crate::rate_limit::config::{parse_plans, parse_policies, RateLimits};
 use crate::reader::{Errors, Object};
 use crate::resilience::config::parse_services;
@@ -93,12 +94,17 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         .optional("security")
         .and_then(|(value, path)| parse_security(value, &path, &SecurityPolicy::default(), errors))
         .unwrap_or_default();
+    let specs = root
+        .optional("specs")
+        .map(|(value, path)| parse_specs(value, &path, errors))
+        .unwrap_or_default();
     let declared = Declared {
         security: &security,
         services: &declared_services,
         calls: &calls,
         policies: &declared_policies,
         issuers: &declared_issuers,
+        specs: &specs,
     };
     let routes = root
         .required("routes", errors)

@@ -10,8 +10,12 @@ use crate::aggregate::Aggregate;
 use crate::auth::config::parse_route_auth;
 use crate::auth::RouteAuth;
 use crate::cache::config::{parse_route_cache, CachePolicy};
+use crate::condition::config::parse_condition;
+use crate::condition::Condition;
+use crate::policy::config::parse_policies;
+use crate::policy::Policy;
 use crate::rate_limit::config::parse_route_policies;
-use crate::reader::{index_path, is_valid_name, key_path, string, Errors, Object, NAME_RULE};
+use crate::reader::{index_path, key_path, string, Errors, Object};
 use crate::resilience::config::parse_fallback;
 use crate::resilience::fallback::Fallback;
 use crate::resilience::service::MAX_TIMEOUT_MS;
@@ -64,6 +68,10 @@ pub struct Route {
     /// WebSocket upgrades are passed through to the service (after authentication and rate
     /// limiting of the handshake).
     pub websocket: bool,
+    /// The route's policies, in order (none by default).
+    pub policies: Vec<Policy>,
+    /// Services chosen by condition before `service`: the first whose `when` holds.
+    pub choices: Vec<(Condition, String)>,
 }
 
 /// Where a route's requests go.
@@ -102,6 +110,8 @@ pub struct Declared<'a> {
     pub calls: &'a BTreeMap<String, usize>,
     pub policies: &'a BTreeSet<String>,
     pub issuers: &'a BTreeSet<String>,
+    /// The document's OpenAPI documents (`specs`), by name.
+    pub specs: &'a BTreeMap<String, Value>,
 }
 
 /// Reads `routes`; duplicate names are errors.
@@ -144,15 +154,9 @@ fn parse_route(
     errors: &mut Errors,
 ) -> Option<Route> {
     let mut object = Object::read(value, path, errors)?;
-    let name = object.required("name", errors).and_then(|(value, path)| {
-        let name = string(value, &path, errors)?;
-        if is_valid_name(name) {
-            Some(name.to_string())
-        } else {
-            errors.push(&path, NAME_RULE);
-            None
-        }
-    });
+    let name = object
+        .required("name", errors)
+        .and_then(|(v, p)| crate::reader::name(v, &p, errors));
     let pattern = object
         .required("path", errors)
         .and_then(|(value, path)| parse_path(value, &path, errors));
@@ -260,6 +264,19 @@ fn parse_route(
         }
         allowed
     });
+    let route_name = name.as_deref().unwrap_or("");
+    let policies = object.or("policies", Vec::new(), errors, |v, p, errors| {
+        parse_policies(v, p, route_name, declared.specs, errors)
+    });
+    let choices = object.or("choose", Vec::new(), errors, |v, p, errors| {
+        parse_choices(v, p, route_name, declared.services, errors)
+    });
+    if value.get("choose").is_some() && !has_service {
+        errors.push(
+            &key_path(path, "choose"),
+            "chooses between services: the route needs a 'service' too",
+        );
+    }
     object.finish(errors);
     let (path, _) = pattern?;
     Some(Route {
@@ -280,7 +297,48 @@ fn parse_route(
         versions: versions?,
         security: security?,
         websocket: websocket?,
+        policies: policies?,
+        choices: choices?,
     })
+}
+
+/// `choose`: `[{"when": {...}, "service": "name"}]`, tried in order.
+fn parse_choices(
+    value: &Value,
+    path: &str,
+    route: &str,
+    services: &BTreeSet<String>,
+    errors: &mut Errors,
+) -> Option<Vec<(Condition, String)>> {
+    let items = crate::reader::array(value, path, errors)?;
+    let mut choices = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let at = index_path(path, i);
+        let Some(mut object) = Object::read(item, &at, errors) else {
+            ok = false;
+            continue;
+        };
+        let salt = format!("{route}/choose/{i}");
+        let when = object
+            .required("when", errors)
+            .and_then(|(v, p)| parse_condition(v, &p, &salt, errors));
+        let service = object.required("service", errors).and_then(|(v, p)| {
+            let name = string(v, &p, errors)?;
+            if services.contains(name) {
+                Some(name.to_string())
+            } else {
+                errors.push(&p, format!("unknown service '{name}'"));
+                None
+            }
+        });
+        object.finish(errors);
+        match (when, service) {
+            (Some(when), Some(service)) => choices.push((when, service)),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(choices)
 }
 
 fn array_len(route: &Value, key: &str) -> usize {

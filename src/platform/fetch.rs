@@ -87,10 +87,38 @@ pub async fn text_within(
     body: Option<Vec<u8>>,
     ms: u64,
 ) -> Option<Result<TextAnswer, String>> {
+    text_through(None, url, method, headers, body, ms).await
+}
+
+/// [`text_within`] through a service binding of `env` (another Worker), by its name.
+pub async fn bound_text_within(
+    (env, binding): (&worker::Env, &str),
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+    ms: u64,
+) -> Option<Result<TextAnswer, String>> {
+    text_through(Some((env, binding)), url, method, headers, body, ms).await
+}
+
+async fn text_through(
+    bound: Option<(&worker::Env, &str)>,
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+    ms: u64,
+) -> Option<Result<TextAnswer, String>> {
     let promise = match packed(headers).and_then(|packed| {
         // Deadlines are whole milliseconds well below the timer's 2^31 limit.
-        js::text_within(url, method, &packed, body, ms as f64)
-            .map_err(|e| worker::Error::from(e).to_string())
+        match bound {
+            None => js::text_within(url, method, &packed, body, ms as f64),
+            Some((env, binding)) => {
+                js::bound_text_within(env, binding, url, method, &packed, body, ms as f64)
+            }
+        }
+        .map_err(|e| worker::Error::from(e).to_string())
     }) {
         Ok(promise) => promise,
         Err(error) => return Some(Err(error)),
@@ -117,6 +145,31 @@ pub async fn read_within(response: &Response, ms: u64) -> Option<Result<Vec<u8>,
         ResponseBody::Body(bytes) => return Some(Ok(bytes.clone())),
         ResponseBody::Stream(stream) => stream,
     };
+    read_stream_within(stream, ms).await
+}
+
+/// A body sent as `bytes`, which the gateway has read (and perhaps changed).
+pub fn upload_of(bytes: Vec<u8>) -> Upload {
+    let length = Some(bytes.len() as u64);
+    Upload {
+        stream: js::stream_of(bytes),
+        length,
+    }
+}
+
+/// The platform's `request.cf` object, as JSON (none outside the platform's edge).
+pub fn cf_of(request: &worker::Request) -> Option<serde_json::Value> {
+    let text = js::cf_of(request.inner());
+    serde_json::from_str(&text)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// The whole of a body `stream`, read within `ms`; `None` when the deadline passes first.
+pub async fn read_stream_within(
+    stream: &web_sys::ReadableStream,
+    ms: u64,
+) -> Option<Result<Vec<u8>, String>> {
     #[cfg(target_arch = "wasm32")]
     {
         // Deadlines are whole milliseconds well below the timer's 2^31 limit (validated config).

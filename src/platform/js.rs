@@ -18,11 +18,13 @@ use worker::web_sys;
 // cleared once `read` (or, without one, the response headers) is done. `within` resolves to
 // what `promise` resolves to, or to `null` once `ms` have passed.
 #[wasm_bindgen(inline_js = r#"
-function fetch_until(request, ms, read) {
+function fetch_until(request, ms, read, fetcher) {
   const controller = new AbortController();
   let late = false;
   const timer = setTimeout(() => { late = true; controller.abort(); }, ms);
-  const answer = fetch(request, { signal: controller.signal });
+  const answer = fetcher === undefined
+    ? fetch(request, { signal: controller.signal })
+    : fetcher.fetch(request, { signal: controller.signal });
   return (read === undefined ? answer : answer.then(read)).then(
     (response) => { clearTimeout(timer); return response; },
     (error) => { clearTimeout(timer); if (late) return null; throw error; },
@@ -74,6 +76,19 @@ export function text_within(url, method, packed, body, ms) {
   return fetch_until(request, ms, async (response) =>
     [response.status, response.headers.get("cache-control") ?? "", await response.text()]);
 }
+export function bound_text_within(env, binding, url, method, packed, body, ms) {
+  const fetcher = env[binding];
+  if (fetcher === undefined || typeof fetcher.fetch !== "function") throw new Error(`no service bound as ${binding}`);
+  const request = new Request(url, { method, headers: unpack_headers(packed), body });
+  return fetch_until(request, ms, async (response) =>
+    [response.status, response.headers.get("cache-control") ?? "", await response.text()], fetcher);
+}
+export function stream_of(bytes) {
+  return new Response(bytes).body;
+}
+export function cf_of(request) {
+  return request.cf === undefined ? "" : JSON.stringify(request.cf);
+}
 export function body_within(body, ms) {
   return within(new Response(body).arrayBuffer().then((buffer) => new Uint8Array(buffer)), ms);
 }
@@ -121,7 +136,19 @@ extern "C" {
         body: Option<Vec<u8>>,
         ms: f64,
     ) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    pub fn bound_text_within(
+        env: &worker::Env,
+        binding: &str,
+        url: &str,
+        method: &str,
+        packed_headers: &str,
+        body: Option<Vec<u8>>,
+        ms: f64,
+    ) -> Result<js_sys::Promise, JsValue>;
     pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
+    pub fn stream_of(bytes: Vec<u8>) -> web_sys::ReadableStream;
+    pub fn cf_of(request: &web_sys::Request) -> String;
     #[wasm_bindgen(catch)]
     pub fn object_call(
         env: &worker::Env,

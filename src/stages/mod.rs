@@ -18,6 +18,7 @@ pub mod forwarding;
 pub mod intake;
 pub mod invalidate;
 pub mod openapi;
+pub mod policies;
 pub mod rate_limit;
 pub mod revocation;
 pub mod route;

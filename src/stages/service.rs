@@ -1,5 +1,5 @@
-//! Service: which service a proxied route's request goes to (version routing may pick another
-//! by a request header), the path below its upstreams, and the call's deadline; no I/O. The
+//! Service: which service a proxied route's request goes to (the first `choose` whose `when`
+//! holds, else version routing by a request header, else the route's `service`), the path below its upstreams, and the call's deadline; no I/O. The
 //! WebSocket, cache and upstream stages all use what it prepares.
 
 use super::{Flow, Stage};
@@ -17,10 +17,14 @@ impl Stage for Service {
         let Destination::Service(name) = &route.destination else {
             return Ok(Flow::Continue);
         };
-        let name = route
-            .versions
-            .as_ref()
-            .and_then(|versions| versions.select(&ex.headers))
+        if route.choices.iter().any(|(when, _)| when.reads_cf()) {
+            ex.load_cf();
+        }
+        let facts = ex.facts();
+        let chosen = route.choices.iter().find(|(when, _)| when.holds(&facts));
+        let name = chosen
+            .map(|(_, service)| service.as_str())
+            .or_else(|| route.versions.as_ref().and_then(|v| v.select(&ex.headers)))
             .unwrap_or(name);
         let service = route.service(name)?;
         ex.ctx.service = Some(service.name.clone());

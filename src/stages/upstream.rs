@@ -6,7 +6,7 @@ use super::{Flow, Stage};
 use crate::error::GatewayError;
 use crate::exchange::{Answer, Exchange, Reply};
 use crate::http::header;
-use crate::platform::{self, fetch::Upload};
+use crate::platform::{self, fetch, fetch::Upload};
 use crate::resilience::{self, health};
 
 /// Relays the origin's answer (502 unreachable, 504 too slow, 503 every circuit open).
@@ -14,12 +14,14 @@ pub struct Upstream;
 
 impl Stage for Upstream {
     async fn request(&self, ex: &mut Exchange<'_>) -> Result<Flow, GatewayError> {
+        let read = ex.body.take();
         let route = ex.route()?;
         let call = ex.call()?;
         let service = route.service(&call.service)?;
-        // GET and HEAD carry no body.
-        let body = match ex.ctx.method.as_str() {
-            "GET" | "HEAD" => None,
+        // GET and HEAD carry no body; one a policy has read goes as its bytes.
+        let body = match (ex.ctx.method.as_str(), read) {
+            ("GET" | "HEAD", _) => None,
+            (_, Some(bytes)) => Some(fetch::upload_of(bytes)),
             _ => ex.request.inner().body().map(|stream| Upload {
                 stream,
                 length: header(&ex.headers, "content-length").and_then(|v| v.trim().parse().ok()),

@@ -49,6 +49,15 @@ fn apply(
     out
 }
 
+/// Applies `rules` to `headers` in place: the removed names and the set ones go, then the set
+/// values are added.
+pub fn change(headers: &mut Vec<(String, String)>, rules: &HeaderRules) {
+    headers.retain(|(name, _)| {
+        !rules.remove.contains(name) && !rules.set.iter().any(|(set, _)| set == name)
+    });
+    headers.extend(rules.set.iter().cloned());
+}
+
 /// The headers sent upstream. `incoming` has lower-case names, as the platform gives them.
 pub fn for_upstream(
     incoming: &[(String, String)],

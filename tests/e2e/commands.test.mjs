@@ -142,6 +142,22 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], max_concurrent: 20 } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { limit: 100, queue_ms: 250 } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "/health", interval_seconds: 5, timeout_ms: 1000, expected_statuses: [200, 204], healthy_threshold: 2, unhealthy_threshold: 3 } } } },
+      {
+        ...base(),
+        specs: { pets: { openapi: "3.1.0", paths: { "/p": { get: { operationId: "list", responses: { 200: { description: "ok", content: { "application/json": { example: [] } } } } } } } } },
+        routes: [{
+          name: "r", path: "/r/{id}", service: "s",
+          choose: [{ when: { cookie: { plan: "beta" }, percent: { value: 12.5, by: "cookie:uid" } }, service: "s" }],
+          policies: [
+            { name: "a", when: { any: [{ header: { "x-beta": "1" } }, { claim: { tier: { gte: 2 } } }], not: { country: ["NZ"] } }, worker: { binding: "POLICY", timeout_ms: 200, on_error: "allow", body_bytes: 4096, response: true } },
+            { name: "b", http: { url: "https://auth.example/check", cache_seconds: 10 } },
+            { name: "c", transform: { request: { headers: { set: { "x-user": "{claim:sub}" }, remove: ["x-debug"] }, query: { set: { v: "2" } }, body: [{ op: "set", path: "/id", value_from: "param:id" }, { op: "move", from: "/a", path: "/b" }, { op: "wrap", path: "/data" }] }, response: { body: [{ op: "unwrap", path: "/data" }] } } },
+            { name: "d", validate: { params: { properties: { id: { type: "integer" } } }, query: { properties: { q: { type: "string" } }, required: ["q"] }, body: { type: "object" } } },
+            { name: "e", validate: { spec: "pets", operation: "list" } },
+            { name: "f", mock: { status: 201, headers: { "x-mock": "1" }, body: { ok: true } } },
+          ],
+        }],
+      },
     ],
     invalid: [
       { ...base(), extra: 1 },
@@ -195,6 +211,16 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), security: { firewall: {} } },
       { ...base(), security: { limits: { max_headers: 500 } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", security: { ip: { allow: ["10.0.0.0/8"], block: [] } } }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", mock: {}, worker: { binding: "P" } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", worker: { binding: "P", on_error: "retry" } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", transform: { request: { body: [{ op: "set", path: "no-slash", value: 1 }] } } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", transform: { request: { body: [{ op: "jump", path: "/a" }] } } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", when: { percent: { value: 101 } }, mock: {} }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", when: { weekday: "mon" }, mock: {} }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", http: { url: "ftp://x" } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", validate: { spec: "pets" } }] }] },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", choose: [{ service: "s" }] }] },
+      { ...base(), specs: { pets: { swagger: "2.0", paths: {} } } },
     ],
   };
   const files = [];

@@ -99,6 +99,10 @@ export async function startGateway({
   // More copies of the gateway, each its own isolate with its own socket, sharing the first
   // one's KV and Durable Objects (as two locations share them); their URLs are `replicas`.
   replicas = 0,
+  // Other Workers (Miniflare worker options, e.g. a user's policy Worker in JS) and the
+  // gateway's service bindings to them: binding name → worker name.
+  workers = [],
+  serviceBindings = {},
 } = {}) {
   const logs = [];
   const options = convertV4MiniflareOptions({
@@ -125,7 +129,10 @@ export async function startGateway({
         },
         // Analytics Engine's local simulator drops data points: a stand-in service with the
         // same writeDataPoint method logs each one instead.
-        ...(analytics ? { serviceBindings: { METRICS: { name: "analytics-recorder", entrypoint: "Dataset" } } } : {}),
+        serviceBindings: {
+          ...serviceBindings,
+          ...(analytics ? { METRICS: { name: "analytics-recorder", entrypoint: "Dataset" } } : {}),
+        },
         // A socket served by workerd itself, bypassing the dev entry proxy (for benchmarks).
         ...(directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
         ...(inspectorPort === undefined ? {} : { unsafeInspectorProxy: true }),
@@ -143,6 +150,7 @@ export async function startGateway({
       })),
       ...(rateLimiter?.worker ? [rateLimiter.worker] : []),
       ...(analytics ? [ANALYTICS_RECORDER] : []),
+      ...workers,
     ],
   });
   // wrangler's `--persist-to DIR` keeps resources under DIR/v3.
@@ -167,6 +175,8 @@ export async function startGateway({
     close: () => mf.dispose(),
   };
   if (document !== undefined) await gateway.push(document);
+  // The gateway's own socket, where a test may set `request.cf` with the MF-CF-Blob header.
+  if (directSocket) gateway.direct = `${await mf.unsafeGetDirectURL("edge-gateway")}`.replace(/\/$/, "");
   gateway.replicas = [];
   for (let i = 0; i < replicas; i++) {
     gateway.replicas.push(`${await mf.unsafeGetDirectURL(`edge-gateway-${i + 2}`)}`.replace(/\/$/, ""));
