@@ -12,6 +12,9 @@ use serde_json::{json, Map, Value};
 use crate::auth::{Mode, RouteAuth};
 use crate::config::route::{Destination, Route};
 use crate::config::Gateway;
+use crate::policy::mock::Mock;
+use crate::policy::validate::Validation;
+use crate::policy::Kind;
 use crate::routing::pattern::{self, Part};
 
 const PROBLEM: &str = "#/components/schemas/Problem";
@@ -205,6 +208,19 @@ fn operation(
         responses.insert(status.to_string(), problem_response(status, reason));
     }
 
+    let mut parameters = parameters;
+    let mut request_body = None;
+    for policy in &route.policies {
+        match &policy.kind {
+            Kind::Validate(validation) => {
+                request_body = described(validation, &mut parameters).or(request_body);
+            }
+            Kind::Mock(mock) if policy.when.is_none() => {
+                responses.insert("default".into(), mocked(mock));
+            }
+            _ => {}
+        }
+    }
     let mut op = json!({
         "operationId": operation_id,
         "summary": route.name,
@@ -213,6 +229,19 @@ fn operation(
     });
     if !parameters.is_empty() {
         op["parameters"] = json!(parameters);
+    }
+    if let Some(body) = request_body {
+        op["requestBody"] = body;
+    }
+    if !route.policies.is_empty() {
+        let policies: Vec<Value> = route
+            .policies
+            .iter()
+            .map(
+                |p| json!({"name": p.name, "kind": p.kind.name(), "conditional": p.when.is_some()}),
+            )
+            .collect();
+        op["x-gateway-policies"] = json!(policies);
     }
     if let Some(auth) = &route.auth {
         op["security"] = security(auth);
@@ -228,6 +257,44 @@ fn operation(
         op["x-gateway-websocket"] = json!(true);
     }
     op
+}
+
+/// A `validate` policy's parameters (replacing or joining `parameters`) and its request body.
+fn described(validation: &Validation, parameters: &mut Vec<Value>) -> Option<Value> {
+    let places = [
+        ("path", &validation.params),
+        ("query", &validation.query),
+        ("header", &validation.headers),
+    ];
+    for (place, params) in places {
+        for param in params {
+            parameters.retain(|p| !(p["name"] == param.name.as_str() && p["in"] == place));
+            parameters.push(json!({
+                "name": param.name,
+                "in": place,
+                "required": param.required,
+                "schema": param.schema.shown,
+            }));
+        }
+    }
+    validation.body.as_ref().map(|body| {
+        json!({
+            "required": body.required,
+            "content": {"application/json": {"schema": body.schema.shown}},
+        })
+    })
+}
+
+/// The answer of a `mock` policy that answers every request.
+fn mocked(mock: &Mock) -> Value {
+    let media =
+        crate::http::header(&mock.headers, "content-type").unwrap_or("application/octet-stream");
+    let example = serde_json::from_slice::<Value>(&mock.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&mock.body).into_owned()));
+    json!({
+        "description": format!("A mock answer ({}), without the service.", mock.status),
+        "content": {media: {"example": example}},
+    })
 }
 
 /// Alternatives the route accepts; an empty requirement when credentials are optional.
@@ -287,8 +354,27 @@ fn error_statuses(gateway: &Gateway, route: &Route, method: &str) -> Vec<(u16, &
     if !gateway.rate_limits.policies.is_empty() {
         out.push((429, "A rate limit is exhausted; see Retry-After."));
     }
+    if route
+        .policies
+        .iter()
+        .any(|p| matches!(p.kind, Kind::Validate(_)))
+    {
+        out[0].1 = "The path, URL, a header or a WebSocket handshake is malformed, or a \
+                    `validate` policy found violations (listed in 'violations').";
+    }
     out.push((431, "The header fields are too large or too many."));
-    out.push((502, "The service could not be reached or failed."));
+    let asks = route
+        .policies
+        .iter()
+        .any(|p| matches!(p.kind, Kind::Worker(_) | Kind::Http(_)));
+    out.push(if asks {
+        (
+            502,
+            "The service could not be reached or failed, or a policy could not decide (policy-failed).",
+        )
+    } else {
+        (502, "The service could not be reached or failed.")
+    });
     out.push((
         503,
         "The gateway cannot serve right now (configuration, limiter, keys or open circuit).",
@@ -330,7 +416,16 @@ const SHARED_COMPONENTS: &str = r#"{
         "errors": {
           "type": "array",
           "items": {"type": "object", "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}
-        }
+        },
+        "violations": {
+          "type": "array",
+          "description": "request-invalid: every violation a validate policy found.",
+          "items": {"type": "object", "properties": {
+            "in": {"type": "string", "enum": ["path", "query", "header", "body"]},
+            "pointer": {"type": "string", "description": "JSON Pointer within that part."},
+            "message": {"type": "string"}}}
+        },
+        "policy": {"type": "string", "description": "The policy that refused or failed the request."}
       }
     }
   },
@@ -369,6 +464,43 @@ mod tests {
             "routes": routes,
         });
         compile(&doc.to_string()).expect("valid")
+    }
+
+    #[test]
+    fn policies_describe_their_parameters_bodies_mocks_and_failures() {
+        let doc = document(&gateway(json!([
+            {"name": "pet", "methods": ["POST"], "path": "/pets/{id}", "service": "users", "policies": [
+                {"name": "shape", "validate": {
+                    "params": {"properties": {"id": {"type": "integer"}}},
+                    "query": {"properties": {"dry": {"type": "boolean"}}, "required": ["dry"]},
+                    "body": {"$ref": "#/$defs/pet", "$defs": {"pet": {"type": "object", "required": ["name"]}}}
+                }},
+                {"name": "ext", "worker": {"binding": "POLICY"}}
+            ]},
+            {"name": "demo", "path": "/demo", "service": "users", "policies": [
+                {"name": "canned", "mock": {"status": 201, "body": {"ok": true}}}
+            ]},
+        ])));
+        let pet = &doc["paths"]["/pets/{id}"]["post"];
+        assert_eq!(pet["parameters"][0]["schema"]["type"], "integer");
+        assert_eq!(pet["parameters"][1]["name"], "dry");
+        assert_eq!(pet["parameters"][1]["required"], true);
+        let body = &pet["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            body["required"][0], "name",
+            "the reference is shown inlined"
+        );
+        assert!(pet["responses"]["502"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("policy-failed"));
+        assert!(pet["responses"]["400"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("violations"));
+        assert_eq!(pet["x-gateway-policies"][1]["kind"], "worker");
+        let demo = &doc["paths"]["/demo"]["get"]["responses"]["default"];
+        assert_eq!(demo["content"]["application/json"]["example"]["ok"], true);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! stored versions are `changes::versions`.
 
 pub mod document;
+pub mod import;
 pub mod loader;
 pub mod openapi;
 pub mod route;

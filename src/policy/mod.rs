@@ -40,6 +40,19 @@ pub enum Kind {
     Mock(mock::Mock),
 }
 
+impl Kind {
+    /// The kind's key in the route document.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Worker(_) => "worker",
+            Self::Http(_) => "http",
+            Self::Transform(_) => "transform",
+            Self::Validate(_) => "validate",
+            Self::Mock(_) => "mock",
+        }
+    }
+}
+
 impl Policy {
     /// The most request body bytes it reads, when it reads the body at all.
     pub fn reads_body(&self) -> Option<u64> {

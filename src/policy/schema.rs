@@ -44,6 +44,41 @@ const ANNOTATIONS: [&str; 20] = [
 #[derive(Debug, Clone)]
 pub struct Schema {
     nodes: Vec<Node>,
+    /// The schema as written, its references inlined (to a depth), for the OpenAPI output.
+    pub shown: Value,
+}
+
+/// Deepest reference followed when a schema is shown; a cycle ends in `{}` there.
+const SHOWN_DEPTH: usize = 8;
+
+/// `value` with every `{"$ref": "#/..."}` replaced by its target in `document`.
+fn inlined(document: &Value, value: &Value, depth: usize) -> Value {
+    match value {
+        Value::Object(map) => {
+            let target = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|r| Pointer::parse(r).ok())
+                .and_then(|p| p.get(document));
+            if let Some(target) = target {
+                if depth >= SHOWN_DEPTH {
+                    return Value::Object(Map::new());
+                }
+                return inlined(document, target, depth + 1);
+            }
+            let shown = map
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "$defs" | "definitions" | "$schema" | "$id"))
+                .map(|(k, v)| (k.clone(), inlined(document, v, depth)))
+                .collect();
+            Value::Object(shown)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| inlined(document, v, depth)).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -118,8 +153,9 @@ impl Schema {
         compiler.seen.insert(at.to_string(), 0);
         compiler.nodes.push(Node::Any);
         compiler.node(value, 0, path, errors);
-        (!compiler.failed).then_some(Self {
+        (!compiler.failed).then(|| Self {
             nodes: compiler.nodes,
+            shown: inlined(document, value, 0),
         })
     }
 
@@ -127,6 +163,7 @@ impl Schema {
     pub fn any() -> Self {
         Self {
             nodes: vec![Node::Any],
+            shown: Value::Object(Map::new()),
         }
     }
 
@@ -767,6 +804,11 @@ mod tests {
             &mut errors,
         )
         .unwrap();
+        let shown = &schema.shown["properties"]["children"]["items"];
+        assert_eq!(
+            shown["properties"]["value"]["exclusiveMinimum"], 0,
+            "references are shown inlined"
+        );
         let tree = json!({"value": 1, "children": [{"value": 2, "children": [{"value": 0}]}]});
         assert_eq!(
             violations(&schema, tree),

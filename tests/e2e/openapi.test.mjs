@@ -11,7 +11,7 @@ let gateway;
 const shipped = JSON.parse(fs.readFileSync(path.join(ROOT, "routes/gateway.json"), "utf8"));
 
 // Everything the generator describes: auth alternatives, scopes, cookies, rate limits, caching,
-// size limits, catch-alls, host-specific routes, aggregation and WebSockets.
+// size limits, catch-alls, host-specific routes, aggregation, WebSockets and policies.
 const wide = {
   version: 1,
   openapi: { title: "Wide", version: "2.3.0", servers: ["https://api.example.com"] },
@@ -29,6 +29,13 @@ const wide = {
     { name: "admin-files", methods: ["GET"], host: "admin.example.com", path: "/files/{*rest}", service: "a" },
     { name: "session", methods: ["GET"], path: "/me", service: "a", auth: { mode: "optional", cookie: "sid" } },
     { name: "live", methods: ["GET"], path: "/live", service: "b", websocket: true },
+    { name: "checked", methods: ["POST"], path: "/checked/{id}", service: "a", policies: [
+      { name: "shape", validate: { params: { properties: { id: { type: "integer", minimum: 1 } } },
+        query: { properties: { dry: { type: "boolean" } }, required: ["dry"] },
+        headers: { properties: { "x-tenant": { type: "string" } } },
+        body: { $ref: "#/$defs/item", $defs: { item: { type: "object", required: ["name"], properties: { name: { type: "string" } } } } } } },
+      { name: "ext", when: { header: { "x-beta": "1" } }, http: { url: "https://auth.example/check" } }] },
+    { name: "canned", methods: ["GET"], path: "/canned", service: "a", policies: [{ name: "demo", mock: { status: 201, body: { ok: true } } }] },
     { name: "view", path: "/view/{id}", aggregate: { backends: [
       { name: "x", service: "a", path: "/x/{id}" }, { name: "y", service: "b", path: "/y/{id}" }] } },
   ],
@@ -84,6 +91,13 @@ test("every feature the generator describes still validates, and reads as config
   assert.deepEqual(doc.paths["/files/{rest}"].get["x-gateway-also-routes"], ["admin-files"]);
   assert.ok(doc.paths["/live"].get.responses["101"]);
   assert.match(doc.paths["/view/{id}"].get.responses.default.description, /x, y/);
+  const checked = doc.paths["/checked/{id}"].post;
+  assert.deepEqual(checked.parameters.map((p) => `${p.in} ${p.name} ${p.required}`),
+    ["path id true", "query dry true", "header x-tenant false"]);
+  assert.equal(checked.parameters[0].schema.minimum, 1);
+  assert.deepEqual(checked.requestBody.content["application/json"].schema.required, ["name"]);
+  assert.match(checked.responses["502"].description, /policy-failed/);
+  assert.deepEqual(doc.paths["/canned"].get.responses.default.content["application/json"].example, { ok: true });
   // The wide document names no public path: only the admin API serves it.
   assert.equal((await gateway.fetch("/openapi.json")).status, 404);
   assert.equal((await gateway.fetch("/__gateway/openapi.json")).status, 401);

@@ -416,3 +416,55 @@ test("a route chooses its service by condition: cookie or claim, else its own", 
   const other = await gateway.fetch("/choose", { headers: await bearer() });
   assert.equal((await other.json()).origin, "main");
 });
+
+test("an imported OpenAPI document (YAML) becomes routes that validate, authenticate and mock", async () => {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const fs = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { ROOT } = await import("./harness.mjs");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "import-"));
+  const file = path.join(dir, "pets.yaml");
+  fs.writeFileSync(file, `openapi: 3.0.3
+info: {title: pets, version: "1"}
+servers: [{url: "${origin.url}"}]
+components:
+  securitySchemes:
+    key: {type: apiKey, in: header, name: X-Api-Key}
+paths:
+  /pets:
+    get:
+      operationId: listPets
+      parameters: [{name: limit, in: query, schema: {type: integer, maximum: 50}}]
+      responses:
+        "200": {description: ok, content: {application/json: {example: [{id: 1, name: Rex}]}}}
+    post:
+      operationId: createPet
+      security: [{key: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [name], properties: {name: {type: string}}}
+      responses: {"201": {description: made}}
+`);
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [path.join(ROOT, "scripts/import-openapi.mjs"), file, "--mock"], { cwd: ROOT });
+  const document = JSON.parse(stdout);
+  assert.deepEqual(document.routes.map((r) => `${r.methods[0]} ${r.path} ${r.name}`), ["GET /pets list-pets", "POST /pets create-pet"]);
+  assert.doesNotMatch(stderr, /does not validate/);
+  const imported = await startGateway({ document });
+  try {
+    const listed = await imported.fetch("/pets?limit=5");
+    assert.equal(listed.status, 200);
+    assert.deepEqual(await listed.json(), [{ id: 1, name: "Rex" }], "answered from the example");
+    const tooMany = await imported.fetch("/pets?limit=500");
+    assert.equal(tooMany.status, 400);
+    assert.equal((await tooMany.json()).violations[0].pointer, "/limit");
+    const anonymous = await imported.fetch("/pets", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(anonymous.status, 401, "the operation's security became the route's auth");
+  } finally {
+    await imported.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
