@@ -17,6 +17,9 @@ cargo clippy --workspace --lib --target wasm32-unknown-unknown --locked -- -D wa
 step "host unit tests"
 cargo test --locked
 
+step "the custom-stage example applies to a copy of the tree, passes its tests and builds for wasm32"
+bash "$ROOT/scripts/example-stage.sh"
+
 step "route documents in routes/ validate"
 bash "$ROOT/scripts/validate.sh"
 
