@@ -99,10 +99,37 @@ end`);
   return script;
 }
 
+// The policy Worker of the `worker` policy row: it lets every request through.
+const ALLOW_WORKER = {
+  name: "allow-policy",
+  modules: true,
+  compatibilityDate: "2026-11-01",
+  script: `export default { async fetch(request) { await request.text(); return Response.json({ action: "continue" }); } };`,
+};
+// A 4 KiB order and the schema the `validate` row checks it against.
+const ORDER_SCHEMA = {
+  type: "object", required: ["customer", "items"], additionalProperties: false,
+  properties: {
+    customer: { type: "string", format: "email" },
+    items: { type: "array", minItems: 1, maxItems: 500, items: {
+      type: "object", required: ["sku", "quantity", "price"], additionalProperties: false,
+      properties: { sku: { type: "string", pattern: "^[A-Z]{3}-[0-9]{4}$" }, quantity: { type: "integer", minimum: 1 },
+        price: { type: "number", minimum: 0 }, note: { type: "string", maxLength: 64 } } } },
+  },
+};
+const ORDER = JSON.stringify({
+  customer: "ada@example.com",
+  items: Array.from({ length: 57 }, (_, i) => ({ sku: `ABC-${String(1000 + i)}`, quantity: 1 + (i % 5), price: 9.5 + i, note: "gift wrap, please" })),
+});
+const postScript = path.join(tmp, "post.lua");
+fs.writeFileSync(postScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${ORDER}]]\n`);
+
 const nginx = await startNginx(tmp);
 const passthrough = await startPassthrough(nginx.origin);
 const gatewayOptions = {
   bindings: vars,
+  workers: [ALLOW_WORKER],
+  serviceBindings: { POLICY: "allow-policy" },
   document: {
     version: 1,
     services: { app: { upstreams: [nginx.origin] } },
@@ -113,6 +140,11 @@ const gatewayOptions = {
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
       { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
       { name: "cached", methods: ["GET"], path: "/cached/{id}", service: "app", upstream_path: "/users/{id}", cache: { mode: "override", ttl_seconds: 3600 } },
+      // A `worker` policy that lets every request through (a JS Worker bound by a service
+      // binding), and a 4 KiB JSON body sent as it is and checked by a `validate` policy.
+      { name: "policy", methods: ["GET"], path: "/policy/{id}", service: "app", upstream_path: "/users/{id}", policies: [{ name: "allow", worker: { binding: "POLICY" } }] },
+      { name: "posted", methods: ["POST"], path: "/posted/{id}", service: "app", upstream_path: "/users/{id}" },
+      { name: "validated", methods: ["POST"], path: "/validated/{id}", service: "app", upstream_path: "/users/{id}", policies: [{ name: "shape", validate: { body: ORDER_SCHEMA } }] },
       { name: "fanout", path: "/fanout/{id}", aggregate: { compose: "nest", backends: [
         { name: "a", service: "app", path: "/users/{id}" },
         { name: "b", service: "app", path: "/users/{id}?b" },
@@ -170,6 +202,9 @@ try {
       ...both("cache hit, Range", (base) => [`${base}/cached/1`, { headers: { range: "bytes=0-15" } }]),
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
+      ...both("worker policy", (base) => [`${base}/policy/1`]),
+      ...both("POST 4 KiB JSON", (base) => [`${base}/posted/1`, { script: postScript }]),
+      ...both("POST 4 KiB, validated", (base) => [`${base}/validated/1`, { script: postScript }]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
         both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, tokensFor(rps)) }])),
     ];
@@ -217,6 +252,9 @@ try {
     if (!cached) console.log("warning: the cached route never answered X-Cache: HIT");
     await run("gateway: cache hit", `${gw}/cached/1`);
     await run("gateway: 3-backend aggregation", `${gw}/fanout/1`);
+    await run("gateway: worker policy", `${gw}/policy/1`);
+    await run("gateway: POST 4 KiB JSON", `${gw}/posted/1`, { script: postScript });
+    await run("gateway: POST 4 KiB, validated", `${gw}/validated/1`, { script: postScript });
     for (const alg of JWT_ALGS) {
       const warm = await mint(alg, "warm");
       await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });

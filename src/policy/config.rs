@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::call::{Call, OnError, Target};
+use super::limits::{MAX_BODY_BYTES, MAX_CALL_MS};
 use super::mock::Mock;
 use super::pointer::Pointer;
 use super::schema::Schema;
 use super::transform::{Changes, Field, Input, Op, Template, Transform};
 use super::validate::{BodyRule, Param, Validation};
-use super::{spec, Kind, Policy, MAX_BODY_BYTES, MAX_CALL_MS};
+use super::{spec, Kind, Policy};
 use crate::condition::config::parse_condition;
 use crate::http::{is_hop_by_hop, is_managed, is_token, is_valid_value};
 use crate::reader::{array, index_path, key_path, string, unique_name, Errors, Object};

@@ -5,6 +5,7 @@
 
 pub mod call;
 pub mod config;
+pub mod limits;
 pub mod mock;
 pub mod pointer;
 pub mod protocol;
@@ -15,10 +16,7 @@ pub mod validate;
 
 use crate::condition::Condition;
 
-/// Longest deadline of a `worker` or `http` policy call.
-pub const MAX_CALL_MS: u64 = 30_000;
-/// Largest request body a policy reads (checked, transformed or sent to a policy).
-pub const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+pub use limits::{MAX_BODY_BYTES, MAX_CALL_MS};
 
 /// One policy of a route.
 #[derive(Debug, Clone)]

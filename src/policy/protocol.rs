@@ -111,6 +111,29 @@ pub fn describe(d: &Description<'_>) -> String {
     description.to_string()
 }
 
+/// The description as a cache key: the same request from another client id or trace is the
+/// same question.
+pub fn cache_key(d: &Description<'_>) -> String {
+    let headers: Vec<(String, String)> = d
+        .headers
+        .iter()
+        .filter(|(n, _)| !matches!(n.as_str(), "x-request-id" | "traceparent" | "tracestate"))
+        .cloned()
+        .collect();
+    describe(&Description {
+        request_id: "",
+        headers: &headers,
+        ..*d
+    })
+}
+
+/// The log line of a failure that `on_error: allow` let through.
+pub fn allowed_failure(request_id: &str, route: &str, policy: &str, cause: &str) -> String {
+    json!({"type": "policy", "request_id": request_id, "route": route, "policy": policy,
+           "error": cause, "on_error": "allow"})
+    .to_string()
+}
+
 fn header_object(headers: &[(String, String)]) -> Map<String, Value> {
     let mut out: Map<String, Value> = Map::new();
     for (name, value) in headers {

@@ -234,6 +234,45 @@ impl Changes {
         Some(out.finish()).filter(|q| !q.is_empty())
     }
 
+    /// A request body changed by the operations; `Ok(None)` when there is nothing to change
+    /// (no operations, or no body), `Err` when it is not JSON.
+    pub fn request_body(
+        &self,
+        bytes: &[u8],
+        inputs: &Inputs<'_>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        if !self.touches_body() || bytes.is_empty() {
+            return Ok(None);
+        }
+        let value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        Ok(Some(self.body(value, inputs).to_string().into_bytes()))
+    }
+
+    /// Whether an answer with these headers has its body changed: JSON, and no larger than a
+    /// policy reads.
+    pub fn reads_answer(&self, headers: &[(String, String)]) -> bool {
+        let json = header(headers, "content-type").is_some_and(|t| t.contains("json"));
+        let length = header(headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        self.touches_body() && json && length.is_none_or(|n| n <= super::limits::MAX_BODY_BYTES)
+    }
+
+    /// An answer's body changed by the operations, and its headers without the validators of
+    /// the old one; `bytes` unchanged when they are not JSON after all.
+    pub fn answer_body(
+        &self,
+        headers: &mut Vec<(String, String)>,
+        bytes: Vec<u8>,
+        inputs: &Inputs<'_>,
+    ) -> Vec<u8> {
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => {
+                headers.retain(|(n, _)| n != "content-length" && n != "etag");
+                self.body(value, inputs).to_string().into_bytes()
+            }
+            Err(_) => bytes,
+        }
+    }
+
     /// `body` with the operations applied in order.
     pub fn body(&self, mut body: Value, inputs: &Inputs<'_>) -> Value {
         for op in &self.body {

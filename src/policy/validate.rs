@@ -34,6 +34,8 @@ pub struct BodyRule {
 
 /// The parts of a request that are checked; `body` is its bytes when one was sent.
 pub struct Parts<'a> {
+    /// GET and HEAD carry no body: a body rule does not apply to them.
+    pub method: &'a str,
     /// Path parameters, decoded.
     pub params: &'a [(String, String)],
     pub query: Option<&'a str>,
@@ -75,7 +77,11 @@ impl Validation {
             let value = header(parts.headers, &param.name).map(|v| vec![v]);
             check_text(param, value, "header", ',', &mut out);
         }
-        if let Some(rule) = &self.body {
+        if let Some(rule) = self
+            .body
+            .as_ref()
+            .filter(|_| !matches!(parts.method, "GET" | "HEAD"))
+        {
             check_body(rule, parts, &mut out);
         }
         out.truncate(MAX_VIOLATIONS);
@@ -220,6 +226,7 @@ mod tests {
         let params = pairs(&[("id", "0")]);
         let headers = pairs(&[("content-type", "application/json")]);
         let parts = Parts {
+            method: "POST",
             params: &params,
             query: Some("tag=ok&tag=toolong&debug=yes"),
             headers: &headers,
@@ -242,6 +249,7 @@ mod tests {
             ]
         );
         let ok = Parts {
+            method: "POST",
             params: &pairs(&[("id", "7")]),
             query: Some("limit=5&debug=true"),
             headers: &pairs(&[

@@ -57,6 +57,17 @@ impl<R> Matched<'_, R> {
     }
 }
 
+/// The parameters a pattern captured (still percent-encoded), decoded.
+pub fn decoded_params(params: &[(String, String)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(name, value)| {
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            (name.clone(), value.into_owned())
+        })
+        .collect()
+}
+
 /// The value captured for `name` among `params`.
 pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
     params

@@ -9,41 +9,15 @@ use crate::error::GatewayError;
 use crate::exchange::{Answer, Body, Exchange, Reply};
 use crate::platform;
 use crate::policy::call::{Call, OnError};
-use crate::policy::protocol::{describe, Description, Verdict};
+use crate::policy::protocol::{allowed_failure, cache_key, describe, Description, Verdict};
 use crate::policy::transform::Inputs;
 use crate::policy::validate::Parts;
-use crate::policy::{Kind, Policy, MAX_BODY_BYTES};
+use crate::policy::{Kind, Policy};
+use crate::routing::decoded_params;
 use crate::upstream::headers::{change, HeaderRules};
 
 /// Runs the route's policies: each may change the request, answer it, or refuse it.
 pub struct Policies;
-
-/// What a transform's values are read from.
-fn inputs<'e>(ex: &'e Exchange<'_>, params: &'e [(String, String)], route: &'e str) -> Inputs<'e> {
-    Inputs {
-        params,
-        query: ex.url.query(),
-        headers: &ex.headers,
-        claims: ex.principal.as_ref().map(|p| &p.claims),
-        request_id: &ex.ctx.request_id,
-        route,
-    }
-}
-
-/// The route's path parameters, percent-decoded.
-fn decoded(params: &[(String, String)]) -> Vec<(String, String)> {
-    params
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.clone(),
-                percent_encoding::percent_decode_str(v)
-                    .decode_utf8_lossy()
-                    .into_owned(),
-            )
-        })
-        .collect()
-}
 
 /// How long a policy may wait for the client's body or the origin's.
 const BODY_MS: u64 = 10_000;
@@ -55,16 +29,12 @@ impl Stage for Policies {
             ex.load_cf();
         }
         for (i, policy) in route.policies.iter().enumerate() {
-            if policy
-                .when
-                .as_ref()
-                .is_some_and(|when| !when.holds(&ex.facts()))
-            {
+            if policy.when.as_ref().is_some_and(|w| !w.holds(&ex.facts())) {
                 continue;
             }
             ex.policies.push((i, HeaderRules::default()));
-            if let Some(answer) = on_request(ex, &route, policy).await? {
-                return Ok(Flow::Respond(Answer::Reply(answer)));
+            if let Some(reply) = on_request(ex, &route, policy).await? {
+                return Ok(Flow::Respond(Answer::Reply(reply)));
             }
         }
         Ok(Flow::Continue)
@@ -79,7 +49,8 @@ impl Stage for Policies {
                 return outcome;
             };
             change(&mut reply.headers, &to_client);
-            outcome = on_response(ex, &route, &route.policies[i], reply)
+            let policy = &route.policies[i];
+            outcome = on_response(ex, &route, policy, reply)
                 .await
                 .map(Answer::Reply);
         }
@@ -96,16 +67,17 @@ async fn on_request(
         Some(limit) => Some(ex.read_body(limit, BODY_MS).await?.to_vec()),
         None => None,
     };
-    let params = decoded(ex.params());
+    let params = decoded_params(ex.params());
     match &policy.kind {
         Kind::Worker(call) | Kind::Http(call) => {
-            let verdict = ask(ex, route, policy, call, (&params, body.as_deref()), None).await?;
-            match verdict {
+            match ask(ex, route, policy, call, (&params, body.as_deref()), None).await? {
                 Some(Verdict::Respond {
                     status,
                     headers,
                     body,
-                }) => return Ok(Some(Reply::composed((status, headers, Some(body))))),
+                }) => {
+                    return Ok(Some(Reply::composed((status, headers, Some(body)))));
+                }
                 Some(Verdict::Continue {
                     request_headers,
                     response_headers,
@@ -124,28 +96,23 @@ async fn on_request(
             let inputs = inputs(ex, &params, &route.name);
             changes.headers(&mut upstream, &inputs);
             let query = changes.query(inputs.query, &inputs);
-            let body = match body.filter(|_| changes.touches_body()) {
-                Some(bytes) if !bytes.is_empty() => {
-                    let value =
-                        serde_json::from_slice(&bytes).map_err(|e| GatewayError::InvalidBody {
-                            policy: policy.name.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    Some(changes.body(value, &inputs).to_string().into_bytes())
-                }
-                _ => None,
-            };
+            let changed = changes
+                .request_body(body.as_deref().unwrap_or_default(), &inputs)
+                .map_err(|reason| GatewayError::InvalidBody {
+                    policy: policy.name.clone(),
+                    reason,
+                })?;
             ex.upstream_headers = upstream;
             ex.url.set_query(query.as_deref());
-            if body.is_some() {
-                ex.body = body;
-            }
+            ex.body = changed.or(ex.body.take());
         }
         Kind::Validate(validation) => {
+            let (method, query, headers) = (&ex.ctx.method, ex.url.query(), &ex.headers);
             let parts = Parts {
+                method,
                 params: &params,
-                query: ex.url.query(),
-                headers: &ex.headers,
+                query,
+                headers,
                 body: body.as_deref(),
             };
             let violations = validation.check(&parts);
@@ -157,11 +124,8 @@ async fn on_request(
             }
         }
         Kind::Mock(mock) => {
-            return Ok(Some(Reply::composed((
-                mock.status,
-                mock.headers.clone(),
-                Some(mock.body.clone()),
-            ))))
+            let answer = (mock.status, mock.headers.clone(), Some(mock.body.clone()));
+            return Ok(Some(Reply::composed(answer)));
         }
     }
     Ok(None)
@@ -173,29 +137,29 @@ async fn on_response(
     policy: &Policy,
     mut reply: Reply,
 ) -> Result<Reply, GatewayError> {
-    let params = decoded(ex.params());
+    let params = decoded_params(ex.params());
     match &policy.kind {
         Kind::Worker(call) | Kind::Http(call) if call.response_phase => {
-            let head = (reply.status, reply.headers.as_slice());
-            match ask(ex, route, policy, call, (&params, None), Some(head)).await? {
+            let head = Some((reply.status, reply.headers.as_slice()));
+            match ask(ex, route, policy, call, (&params, None), head).await? {
                 Some(Verdict::Respond {
                     status,
                     headers,
                     body,
-                }) => return Ok(Reply::composed((status, headers, Some(body)))),
+                }) => {
+                    return Ok(Reply::composed((status, headers, Some(body))));
+                }
                 Some(Verdict::Continue {
                     response_headers, ..
                 }) => change(&mut reply.headers, &response_headers),
                 None => {}
             }
         }
-        Kind::Transform(transform) if !transform.response.is_empty() => {
+        Kind::Transform(transform) => {
             let changes = &transform.response;
             let inputs = inputs(ex, &params, &route.name);
             changes.headers(&mut reply.headers, &inputs);
-            let json = crate::http::header(&reply.headers, "content-type")
-                .is_some_and(|t| t.contains("json"));
-            if changes.touches_body() && json {
+            if changes.reads_answer(&reply.headers) {
                 let bytes = match &reply.body {
                     Body::Origin(response) => platform::fetch::read_within(response, BODY_MS)
                         .await
@@ -203,17 +167,9 @@ async fn on_response(
                     Body::Bytes(bytes) => Some(bytes.clone()),
                     _ => None,
                 };
-                // An answer that is not JSON after all passes unchanged.
-                if let Some(value) = bytes
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                {
-                    reply
-                        .headers
-                        .retain(|(n, _)| n != "content-length" && n != "etag");
-                    reply.body = Body::Bytes(changes.body(value, &inputs).to_string().into_bytes());
-                } else if let Some(bytes) = bytes {
-                    reply.body = Body::Bytes(bytes);
+                if let Some(bytes) = bytes {
+                    reply.body =
+                        Body::Bytes(changes.answer_body(&mut reply.headers, bytes, &inputs));
                 }
             }
         }
@@ -231,7 +187,7 @@ async fn ask(
     (params, body): (&[(String, String)], Option<&[u8]>),
     response: Option<(u16, &[(String, String)])>,
 ) -> Result<Option<Verdict>, GatewayError> {
-    let mut description = Description {
+    let description = Description {
         policy: &policy.name,
         request_id: &ex.ctx.request_id,
         route: &route.name,
@@ -243,34 +199,39 @@ async fn ask(
         client_ip: crate::http::header(&ex.headers, "cf-connecting-ip"),
         cf: ex.cf.as_ref().and_then(Option::as_ref),
         principal: ex.principal.as_ref(),
-        body: body.filter(|b| b.len() as u64 <= call.body_bytes.unwrap_or(MAX_BODY_BYTES)),
+        body,
         response,
     };
-    let text = describe(&description);
-    // The same request from another client id or trace is the same question.
-    let key = (call.cache_seconds > 0).then(|| {
-        description.request_id = "";
-        let headers: Vec<(String, String)> = description
-            .headers
-            .iter()
-            .filter(|(n, _)| !matches!(n.as_str(), "x-request-id" | "traceparent" | "tracestate"))
-            .cloned()
-            .collect();
-        describe(&Description {
-            headers: &headers,
-            ..description
-        })
-    });
-    match call.ask(ex.env, text, key, platform::now_ms()).await {
+    let key = (call.cache_seconds > 0).then(|| cache_key(&description));
+    match call
+        .ask(ex.env, describe(&description), key, platform::now_ms())
+        .await
+    {
         Ok(verdict) => Ok(Some(verdict)),
         Err(cause) if call.on_error == OnError::Allow => {
-            let line = serde_json::json!({"type": "policy", "request_id": ex.ctx.request_id, "route": route.name, "policy": policy.name, "error": cause, "on_error": "allow"});
-            platform::log(&line.to_string());
+            platform::log(&allowed_failure(
+                &ex.ctx.request_id,
+                &route.name,
+                &policy.name,
+                &cause,
+            ));
             Ok(None)
         }
         Err(cause) => Err(GatewayError::PolicyFailed {
             policy: policy.name.clone(),
             cause: format!("policy '{}': {cause}", policy.name),
         }),
+    }
+}
+
+/// What a transform's values are read from.
+fn inputs<'e>(ex: &'e Exchange<'_>, params: &'e [(String, String)], route: &'e str) -> Inputs<'e> {
+    Inputs {
+        params,
+        query: ex.url.query(),
+        headers: &ex.headers,
+        claims: ex.principal.as_ref().map(|p| &p.claims),
+        request_id: &ex.ctx.request_id,
+        route,
     }
 }
