@@ -9,7 +9,9 @@ use worker::Env;
 
 use super::claims;
 use super::keys::{self, Alg, VerifyKey};
-use super::{api_key, jwks, AuthSettings, Issuer, Mode, RouteAuth};
+use super::{
+    api_key, discovery, introspection, jwks, AuthSettings, Issuer, JwksSettings, Mode, RouteAuth,
+};
 use crate::digest::sha256_hex;
 use crate::error::GatewayError;
 use crate::http::header;
@@ -76,8 +78,11 @@ pub async fn authenticate(
         None
     };
     let principal = match (token, key) {
-        (Some(token), _) => {
+        (Some(token), _) if introspection::is_jwt(&token) => {
             verify_jwt(settings, config_version, policy, &token, now_ms, scope).await?
+        }
+        (Some(token), _) => {
+            verify_opaque(env, settings, config_version, policy, &token, now_ms).await?
         }
         (None, Some(key)) => verify_api_key(env, key, now_ms).await?,
         (None, None) => {
@@ -189,9 +194,18 @@ async fn verify_jwt(
     .await?;
     claims::check(&verified, &issuer.rules, now_ms).map_err(invalid)?;
 
-    let custom = verified.custom.clone();
-    let principal = Principal {
-        scheme: "jwt",
+    let principal = principal_of("jwt", issuer, verified.custom.clone());
+    let until = verified
+        .expiration
+        .map_or(now_ms, |exp| exp.timestamp() as f64 * 1000.0);
+    remember(cache_key, until, &principal, now_ms);
+    Ok(principal)
+}
+
+/// The caller a token's claims describe, as the issuer's rules read them.
+fn principal_of(scheme: &'static str, issuer: &Issuer, custom: Map<String, Value>) -> Principal {
+    Principal {
+        scheme,
         issuer: Some(issuer.name.clone()),
         subject: custom
             .get("sub")
@@ -210,12 +224,66 @@ async fn verify_jwt(
             .as_deref()
             .and_then(|path| claims::at_path(&custom, path).into_iter().next()),
         claims: custom,
-    };
-    let until = verified
-        .expiration
-        .map_or(now_ms, |exp| exp.timestamp() as f64 * 1000.0);
-    remember(cache_key, until, &principal, now_ms);
-    Ok(principal)
+    }
+}
+
+/// An opaque token, asked of each introspecting issuer the route accepts until one says it
+/// is active.
+async fn verify_opaque(
+    env: &Env,
+    settings: &AuthSettings,
+    config_version: &str,
+    policy: &RouteAuth,
+    token: &str,
+    now_ms: f64,
+) -> Result<Principal, GatewayError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid("token over the limit"));
+    }
+    let mut unavailable = None;
+    let introspecting = settings
+        .issuers
+        .values()
+        .filter(|i| i.introspection.is_some() && issuer_allowed(policy, &i.name));
+    for issuer in introspecting {
+        let Some(introspection) = &issuer.introspection else {
+            continue;
+        };
+        let endpoint = match (&introspection.endpoint, &issuer.discovery) {
+            (Some(endpoint), _) => Ok(endpoint.clone()),
+            (None, Some(discovery)) => discovery::metadata(discovery, now_ms).await.and_then(|m| {
+                m.introspection_endpoint
+                    .clone()
+                    .ok_or_else(|| "the metadata names no introspection_endpoint".into())
+            }),
+            (None, None) => Err("no introspection endpoint".into()),
+        };
+        let prefix = format!("{config_version}:{}", issuer.name);
+        let answer = match endpoint {
+            Ok(endpoint) => {
+                introspection::introspect(
+                    env,
+                    (introspection, &endpoint),
+                    (&issuer.rules, &prefix),
+                    token,
+                    now_ms,
+                )
+                .await
+            }
+            Err(cause) => Err(cause),
+        };
+        match answer {
+            Ok(Some(claims)) => return Ok(principal_of("oauth2", issuer, claims)),
+            Ok(None) => {}
+            Err(cause) => unavailable = Some((issuer.name.clone(), cause)),
+        }
+    }
+    match unavailable {
+        Some((issuer, cause)) => Err(GatewayError::AuthUnavailable { issuer, cause }),
+        None => Err(invalid(
+            "the token is not active (introspection), or no issuer of the route introspects",
+        )),
+    }
 }
 
 /// Whether the token's protected header carries `crit`. Read separately because the JWT
@@ -252,12 +320,30 @@ async fn verify_with_issuer_keys(
     if let Some(claims) = try_keys(&issuer.keys, token, raw, alg, kid).await {
         return claims;
     }
-    let Some(settings) = &issuer.jwks else {
-        return Err(invalid("no key of the issuer verifies the token"));
-    };
     let unavailable = |cause: String| GatewayError::AuthUnavailable {
         issuer: issuer.name.clone(),
         cause,
+    };
+    let discovered;
+    let settings = match (&issuer.jwks, &issuer.discovery) {
+        (Some(settings), _) => settings,
+        (None, Some(discovery)) => {
+            let metadata = discovery::metadata(discovery, now_ms)
+                .await
+                .map_err(unavailable)?;
+            let url = metadata
+                .jwks_uri
+                .clone()
+                .ok_or_else(|| unavailable("the metadata names no jwks_uri".into()))?;
+            discovered = JwksSettings {
+                url,
+                min_ttl_s: discovery.min_ttl_s,
+                max_ttl_s: discovery.max_ttl_s,
+                refetch_ms: issuer.refetch_ms,
+            };
+            &discovered
+        }
+        (None, None) => return Err(invalid("no key of the issuer verifies the token")),
     };
     let set = jwks::keys(settings, now_ms, false, scope)
         .await

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::claims::{ClaimRules, Requirement};
+use super::discovery::Discovery;
+use super::introspection::Introspection;
 use super::keys::{self, Alg};
 use super::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
 use crate::http::{is_hop_by_hop, is_managed, is_token};
@@ -57,7 +59,15 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
     let audiences = object
         .required("audiences", errors)
         .and_then(|(v, p)| non_empty_strings(v, &p, errors));
-    let algorithms = object.required("algorithms", errors).and_then(|(v, p)| {
+    let by_key = ["keys", "jwks_url"].iter().any(|k| value.get(*k).is_some())
+        || value.get("discovery") == Some(&Value::Bool(true));
+    let algorithms_field = if by_key || value.get("introspection").is_none() {
+        object.required("algorithms", errors)
+    } else {
+        object.optional("algorithms")
+    };
+    let no_algorithms = algorithms_field.is_none();
+    let algorithms = algorithms_field.and_then(|(v, p)| {
         let items = array(v, &p, errors)?;
         if items.is_empty() {
             errors.push(&p, "must list at least one algorithm");
@@ -89,7 +99,15 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         }
         (algs.len() == items.len()).then_some(algs)
     });
+    // Introspection-only issuers check no signatures.
+    let algorithms = if no_algorithms && !by_key {
+        Some(Vec::new())
+    } else {
+        algorithms
+    };
     let keys = object.or("keys", Vec::new(), errors, parse_keys);
+    let discovery = object.boolean_or("discovery", false, errors);
+    let introspection = object.maybe("introspection", errors, parse_introspection);
     let jwks_url = object.optional("jwks_url").and_then(|(v, p)| {
         let url = string(v, &p, errors)?;
         match parse_upstream_url(url) {
@@ -115,9 +133,30 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
     object.finish(errors);
 
-    let (keys, algorithms) = (keys?, algorithms?);
-    if keys.is_empty() && jwks_url.is_none() {
-        errors.push(path, "needs 'keys', 'jwks_url' or both");
+    let (keys, algorithms, discovery, introspection) =
+        (keys?, algorithms?, discovery?, introspection?);
+    let issuer = issuer?;
+    if discovery
+        && url::Url::parse(&issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https"))
+    {
+        errors.push(
+            &key_path(path, "discovery"),
+            "needs an 'issuer' that is an http or https URL",
+        );
+        return None;
+    }
+    if keys.is_empty() && jwks_url.is_none() && !discovery && introspection.is_none() {
+        errors.push(
+            path,
+            "needs 'keys', 'jwks_url', 'discovery' or 'introspection'",
+        );
+        return None;
+    }
+    if introspection.as_ref().is_some_and(|i| i.endpoint.is_none()) && !discovery {
+        errors.push(
+            &key_path(path, "introspection"),
+            "needs an 'endpoint', or 'discovery': true to find it",
+        );
         return None;
     }
     for (i, key) in keys.iter().enumerate() {
@@ -130,8 +169,10 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
     }
     Some(Issuer {
         name: name.to_string(),
+        discovery: discovery.then(|| Discovery::for_issuer(&issuer, (min_ttl_s, max_ttl_s))),
+        introspection,
         rules: ClaimRules {
-            issuer: issuer?,
+            issuer,
             audiences: audiences?,
             leeway_s: leeway_s?,
             required: required?,
@@ -140,6 +181,7 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         },
         algorithms,
         keys,
+        refetch_ms: refetch_s.unwrap_or(10) as f64 * 1000.0,
         jwks: match (jwks_url, refetch_s) {
             (Some(url), Some(refetch_s)) => Some(JwksSettings {
                 url,
@@ -149,6 +191,48 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
             }),
             _ => None,
         },
+    })
+}
+
+/// `introspection`: `{client_id, client_secret_var, endpoint?, cache_seconds?, negative_cache_seconds?}`.
+fn parse_introspection(value: &Value, path: &str, errors: &mut Errors) -> Option<Introspection> {
+    let mut object = Object::read(value, path, errors)?;
+    let client_id = object
+        .required("client_id", errors)
+        .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
+    let client_secret_var = object
+        .required("client_secret_var", errors)
+        .and_then(|(v, p)| {
+            let name = string(v, &p, errors)?;
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                errors.push(
+                    &p,
+                    "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
+                );
+            }
+            valid.then(|| name.to_string())
+        });
+    let endpoint = object.optional("endpoint").and_then(|(v, p)| {
+        let url = string(v, &p, errors)?;
+        match parse_upstream_url(url) {
+            Ok(_) => Some(url.to_string()),
+            Err(message) => {
+                errors.push(&p, message);
+                None
+            }
+        }
+    });
+    let cache_s = object.integer_or("cache_seconds", (1, 3_600), 300, errors);
+    let negative_s = object.integer_or("negative_cache_seconds", (0, 300), 10, errors);
+    object.finish(errors);
+    Some(Introspection {
+        endpoint,
+        client_id: client_id?,
+        client_secret_var: client_secret_var?,
+        cache_s: cache_s?,
+        negative_s: negative_s?,
     })
 }
 
@@ -407,6 +491,61 @@ mod tests {
             auth.forward_claims,
             [("sub".to_string(), "x-user-id".to_string())]
         );
+    }
+
+    #[test]
+    fn discovery_and_introspection_issuers() {
+        let mut errors = Errors::default();
+        let settings = parse_settings(
+            &json!({"issuers": {
+                "oidc": {"issuer": "https://idp.test/", "audiences": ["api"], "algorithms": ["RS256"], "discovery": true,
+                         "introspection": {"client_id": "gw", "client_secret_var": "IDP_SECRET"}},
+                "opaque": {"issuer": "https://as.test", "audiences": ["api"],
+                           "introspection": {"client_id": "gw", "client_secret_var": "AS_SECRET", "endpoint": "https://as.test/introspect", "cache_seconds": 30}}
+            }}),
+            "$.auth",
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{:?}", paths(errors));
+        let oidc = &settings.issuers["oidc"];
+        assert_eq!(
+            oidc.discovery.as_ref().map(|d| d.url.as_str()),
+            Some("https://idp.test/.well-known/openid-configuration")
+        );
+        assert!(oidc.jwks.is_none());
+        let opaque = &settings.issuers["opaque"];
+        assert!(
+            opaque.algorithms.is_empty(),
+            "introspection checks no signatures"
+        );
+        assert_eq!(
+            opaque
+                .introspection
+                .as_ref()
+                .map(|i| (i.cache_s, i.negative_s)),
+            Some((30, 10))
+        );
+
+        let mut errors = Errors::default();
+        parse_settings(
+            &json!({"issuers": {
+                "a": {"issuer": "not a url", "audiences": ["api"], "algorithms": ["RS256"], "discovery": true},
+                "b": {"issuer": "https://b.test", "audiences": ["api"], "introspection": {"client_id": "gw", "client_secret_var": "S"}},
+                "c": {"issuer": "https://c.test", "audiences": ["api"], "introspection": {"client_id": "gw", "client_secret_var": "no-dash", "endpoint": "https://c.test/i"}},
+                "d": {"issuer": "https://d.test", "audiences": ["api"], "discovery": true}
+            }}),
+            "$.auth",
+            &mut errors,
+        );
+        let found = paths(errors);
+        for want in [
+            "$.auth.issuers.a.discovery",
+            "$.auth.issuers.b.introspection",
+            "$.auth.issuers.c.introspection.client_secret_var",
+            "$.auth.issuers.d.algorithms",
+        ] {
+            assert!(found.iter().any(|p| p == want), "{want} in {found:?}");
+        }
     }
 
     #[test]

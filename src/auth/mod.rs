@@ -1,11 +1,15 @@
-//! Authentication: JWTs (inline keys and JWKS) and API keys.
+//! Authentication: JWTs (inline keys, JWKS, OpenID Connect discovery), opaque tokens by
+//! introspection, and API keys.
 
 pub mod api_key;
 pub mod authenticate;
 pub mod claims;
 pub mod config;
+pub mod discovery;
+pub mod introspection;
 pub mod jwks;
 pub mod keys;
+pub mod shared;
 
 use std::collections::BTreeMap;
 
@@ -42,6 +46,13 @@ pub struct Issuer {
     /// Keys given in the document.
     pub keys: Vec<VerifyKey>,
     pub jwks: Option<JwksSettings>,
+    /// Discovery metadata, when the issuer is configured by its URL (`discovery: true`); its
+    /// `jwks_uri` serves when `jwks_url` is not given.
+    pub discovery: Option<discovery::Discovery>,
+    /// Opaque tokens are checked at the issuer's introspection endpoint.
+    pub introspection: Option<introspection::Introspection>,
+    /// Shortest time between two refetches of a discovered key set forced by unknown `kid`s.
+    pub refetch_ms: f64,
 }
 
 /// Where an issuer publishes its keys, and how long to trust a fetched set.

@@ -142,6 +142,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], max_concurrent: 20 } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { limit: 100, queue_ms: 250 } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "/health", interval_seconds: 5, timeout_ms: 1000, expected_statuses: [200, 204], healthy_threshold: 2, unhealthy_threshold: 3 } } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true, introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", cache_seconds: 60 } } } } },
+      { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
       {
         ...base(),
         specs: { pets: { openapi: "3.1.0", paths: { "/p": { get: { operationId: "list", responses: { 200: { description: "ok", content: { "application/json": { example: [] } } } } } } } } },
@@ -221,6 +223,9 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", policies: [{ name: "a", validate: { spec: "pets" } }] }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", choose: [{ service: "s" }] }] },
       { ...base(), specs: { pets: { swagger: "2.0", paths: {} } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw" } } } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "bad-name", endpoint: "https://idp.example.com/i" } } } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], discovery: true } } } },
     ],
   };
   const files = [];
