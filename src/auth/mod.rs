@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod authenticate;
 pub mod claims;
+pub mod client_credentials;
 pub mod config;
 pub mod discovery;
 pub mod introspection;

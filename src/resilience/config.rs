@@ -1,6 +1,7 @@
 //! The resilience side of the document: `services` (upstreams, timeouts, retries, circuit
 //! breakers, stickiness) and the `fallback` answers of routes and backends.
 
+use crate::auth::client_credentials::ClientCredentials;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -43,6 +44,7 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
     let max_concurrent = object.maybe_integer("max_concurrent", (1, 10_000), errors);
     let health_check = object.maybe("health_check", errors, parse_health_check);
     let global_concurrency = object.maybe("global_concurrency", errors, parse_global_concurrency);
+    let client_credentials = object.maybe("client_credentials", errors, parse_client_credentials);
     object.finish(errors);
     Some(Service {
         name: name.to_string(),
@@ -54,6 +56,53 @@ fn parse_service(name: &str, value: &Value, path: &str, errors: &mut Errors) -> 
         max_concurrent: max_concurrent?.map(|n| n as u32),
         health_check: health_check?,
         global_concurrency: global_concurrency?,
+        client_credentials: client_credentials?,
+    })
+}
+
+/// `client_credentials`: `{token_url, client_id, client_secret_var, scope?, resource?}`.
+fn parse_client_credentials(
+    value: &Value,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<ClientCredentials> {
+    let mut object = Object::read(value, path, errors)?;
+    let token_url = object.required("token_url", errors).and_then(|(v, p)| {
+        let url = crate::reader::string(v, &p, errors)?;
+        match crate::upstream::config::parse_upstream_url(url) {
+            Ok(_) => Some(url.to_string()),
+            Err(message) => {
+                errors.push(&p, message);
+                None
+            }
+        }
+    });
+    let client_id = object
+        .required("client_id", errors)
+        .and_then(|(v, p)| crate::reader::string(v, &p, errors).map(str::to_string));
+    let client_secret_var = object
+        .required("client_secret_var", errors)
+        .and_then(|(v, p)| {
+            let name = crate::reader::string(v, &p, errors)?;
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                errors.push(
+                    &p,
+                    "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
+                );
+            }
+            valid.then(|| name.to_string())
+        });
+    let scope = object.maybe_string("scope", errors);
+    let resource = object.maybe_string("resource", errors);
+    object.finish(errors);
+    Some(ClientCredentials {
+        token_url: token_url?,
+        client_id: client_id?,
+        client_secret_var: client_secret_var?,
+        scope: scope?,
+        resource: resource?,
     })
 }
 

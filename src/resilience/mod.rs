@@ -51,6 +51,46 @@ pub async fn call(
     body: Option<Upload>,
 ) -> Result<Response, GatewayError> {
     let service = request.service;
+    let with_token;
+    let request = match (&service.client_credentials, request.env) {
+        (Some(credentials), Some(env)) => {
+            let token = credentials
+                .token(env, platform::now_ms())
+                .await
+                .map_err(|cause| GatewayError::AuthUnavailable {
+                    issuer: format!("client credentials of '{}'", service.name),
+                    cause,
+                })?;
+            let mut headers: Vec<(String, String)> = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n != "authorization")
+                .cloned()
+                .collect();
+            headers.push(("authorization".into(), format!("Bearer {token}")));
+            with_token = headers;
+            &ServiceRequest {
+                headers: &with_token,
+                ..request.clone()
+            }
+        }
+        _ => request,
+    };
+    let result = limited(request, body).await;
+    // A refused token is not used again.
+    if let (Some(credentials), Ok(response)) = (&service.client_credentials, &result) {
+        if response.status_code() == 401 {
+            credentials.refused();
+        }
+    }
+    result
+}
+
+async fn limited(
+    request: &ServiceRequest<'_>,
+    body: Option<Upload>,
+) -> Result<Response, GatewayError> {
+    let service = request.service;
     let (Some(global), Some(env)) = (&service.global_concurrency, request.env) else {
         return attempts(request, body).await;
     };

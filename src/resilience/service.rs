@@ -4,6 +4,7 @@ use super::breaker::BreakerSettings;
 use super::health::{HealthCheck, Target};
 use super::limiter::GlobalConcurrency;
 use super::retry::RetrySettings;
+use crate::auth::client_credentials::ClientCredentials;
 use crate::http::{cookie, header};
 use crate::upstream::target::Upstream;
 
@@ -34,6 +35,9 @@ pub struct Service {
     /// Calls under way at once across every isolate (default: no limit); see
     /// [`super::limiter`].
     pub global_concurrency: Option<GlobalConcurrency>,
+    /// Calls carry an OAuth2 client-credentials token (default: none); see
+    /// [`crate::auth::client_credentials`].
+    pub client_credentials: Option<ClientCredentials>,
 }
 
 /// What keeps a client on the same upstream.

@@ -143,6 +143,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], global_concurrency: { limit: 100, queue_ms: 250 } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "/health", interval_seconds: 5, timeout_ms: 1000, expected_statuses: [200, 204], healthy_threshold: 2, unhealthy_threshold: 3 } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true, introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", cache_seconds: 60 } } } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], client_credentials: { token_url: "https://idp.example.com/token", client_id: "gw", client_secret_var: "GW_SECRET", scope: "a b", resource: "https://api.example.com" } } } },
       { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
       {
         ...base(),
@@ -226,6 +227,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw" } } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "bad-name", endpoint: "https://idp.example.com/i" } } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], discovery: true } } } },
+      { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], client_credentials: { token_url: "https://idp.example.com/token", client_id: "gw" } } } },
     ],
   };
   const files = [];

@@ -6,16 +6,46 @@ import assert from "node:assert/strict";
 import { startOrigin, startGateway } from "./harness.mjs";
 import { startProvider } from "./oidc.mjs";
 
-let idp, origin, gateway;
+let idp, origin, guarded, gateway;
+let lastToken;
+
+/** What the guarded service thinks of a bearer token: it asks the provider itself. */
+async function introspectAtProvider(token) {
+  const res = await fetch(`${idp.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from("gateway:gateway-secret").toString("base64")}` },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  return res.json();
+}
 
 before(async () => {
   idp = await startProvider();
   origin = await startOrigin("api");
+  // A service that accepts only active tokens of the provider, as a resource server would.
+  guarded = await startOrigin("guarded", async (req, body, res) => {
+    const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+    lastToken = token;
+    const answer = token ? await introspectAtProvider(token) : { active: false };
+    if (!answer.active) {
+      res.writeHead(401, { "www-authenticate": "Bearer" });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ client: answer.client_id, scope: answer.scope }));
+  });
   gateway = await startGateway({
-    bindings: { IDP_CLIENT_SECRET: "gateway-secret" },
+    bindings: { IDP_CLIENT_SECRET: "gateway-secret", MACHINE_SECRET: "machine-secret" },
     document: {
       version: 1,
-      services: { api: { upstreams: [origin.url] } },
+      services: {
+        api: { upstreams: [origin.url] },
+        guarded: {
+          upstreams: [guarded.url],
+          client_credentials: { token_url: `${idp.issuer}/token`, client_id: "machine", client_secret_var: "MACHINE_SECRET", scope: "api:read" },
+        },
+      },
       auth: {
         issuers: {
           idp: {
@@ -27,6 +57,7 @@ before(async () => {
       routes: [
         { name: "read", path: "/read", service: "api", auth: { mode: "required", scopes: { all_of: ["api:read"] }, forward_claims: { client_id: "x-client-id", scope: "x-scope" } } },
         { name: "write", path: "/write", service: "api", auth: { mode: "required", scopes: { all_of: ["api:write"] } } },
+        { name: "guarded", path: "/guarded", service: "guarded" },
       ],
     },
   });
@@ -35,6 +66,7 @@ before(async () => {
 after(async () => {
   await gateway?.close();
   await origin?.close();
+  await guarded?.close();
   await idp?.close();
 });
 
@@ -104,4 +136,23 @@ test("no token or client secret reaches a log line", async () => {
   const all = gateway.logs.map((l) => l.message).join("\n");
   assert.ok(!all.includes(token), "the opaque token is not logged");
   assert.ok(!all.includes("gateway-secret"), "the client secret is not logged");
+});
+
+test("calls to a service that requires tokens carry a client-credentials token, renewed when refused", async () => {
+  const before = idp.hits["/token"] ?? 0;
+  for (let i = 0; i < 3; i++) {
+    const res = await gateway.fetch("/guarded", { headers: { authorization: "Bearer from-the-client" } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { client: "machine", scope: "api:read" });
+  }
+  assert.equal(idp.hits["/token"], before + 1, "one token for three calls");
+  // The provider revokes it: the service refuses it once, and the gateway asks for another.
+  await idp.revoke(lastToken, "machine", "machine-secret");
+  assert.equal((await gateway.fetch("/guarded")).status, 401);
+  const again = await gateway.fetch("/guarded");
+  assert.equal(again.status, 200);
+  await again.arrayBuffer();
+  assert.equal(idp.hits["/token"], before + 2);
+  const all = gateway.logs.map((l) => l.message).join("\n");
+  assert.ok(!all.includes(lastToken) && !all.includes("machine-secret"), "tokens and secrets stay out of the logs");
 });
