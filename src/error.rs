@@ -64,6 +64,13 @@ pub enum GatewayError {
     /// Credentials are missing (`presented: false`) or invalid. `cause` is for the log only:
     /// clients are not told which check failed.
     Unauthenticated { presented: bool, cause: String },
+    /// The same, on a route that takes Basic credentials: the challenge says so (and offers
+    /// Bearer too when the route also takes tokens).
+    BasicUnauthenticated {
+        presented: bool,
+        bearer_too: bool,
+        cause: String,
+    },
     /// Valid credentials without the scopes or roles the route demands.
     InsufficientScope { scope: String },
     /// The issuer's keys cannot be had and none are cached: fail closed.
@@ -178,7 +185,7 @@ impl GatewayError {
             Self::UpstreamUnreachable { .. } => "upstream-unreachable",
             Self::UpstreamTimeout { .. } => "upstream-timeout",
             Self::RateLimited { .. } => "rate-limited",
-            Self::Unauthenticated { .. } => "unauthenticated",
+            Self::Unauthenticated { .. } | Self::BasicUnauthenticated { .. } => "unauthenticated",
             Self::InsufficientScope { .. } => "insufficient-scope",
             Self::AuthUnavailable { .. } => "auth-unavailable",
             Self::RateLimitUnavailable { .. } => "rate-limit-unavailable",
@@ -222,6 +229,7 @@ impl GatewayError {
             | Self::RequestTooLarge { .. }
             | Self::RateLimited { .. }
             | Self::Unauthenticated { .. }
+            | Self::BasicUnauthenticated { .. }
             | Self::InsufficientScope { .. }
             | Self::AdminUnauthorized
             | Self::NotCached
@@ -272,6 +280,7 @@ impl GatewayError {
             Self::RangeNotSatisfiable { .. } => 416,
             Self::AdminUnauthorized
             | Self::Unauthenticated { .. }
+            | Self::BasicUnauthenticated { .. }
             | Self::CredentialRevoked { .. } => 401,
             Self::InsufficientScope { .. }
             | Self::IpDenied
@@ -315,6 +324,7 @@ impl GatewayError {
             Self::RangeNotSatisfiable { .. } => "Range Not Satisfiable",
             Self::AdminUnauthorized
             | Self::Unauthenticated { .. }
+            | Self::BasicUnauthenticated { .. }
             | Self::CredentialRevoked { .. } => "Unauthorized",
             Self::InsufficientScope { .. }
             | Self::IpDenied
@@ -415,8 +425,14 @@ impl GatewayError {
             Self::AdminUnauthorized => "A valid admin bearer token is required.".into(),
             Self::Unauthenticated {
                 presented: false, ..
+            }
+            | Self::BasicUnauthenticated {
+                presented: false, ..
             } => "This route requires credentials.".into(),
             Self::Unauthenticated {
+                presented: true, ..
+            }
+            | Self::BasicUnauthenticated {
                 presented: true, ..
             } => "The credentials are invalid or expired.".into(),
             Self::InsufficientScope { scope } => {
@@ -465,6 +481,7 @@ impl GatewayError {
             | Self::BackendFailed { cause, .. }
             | Self::RateLimitUnavailable { cause, .. }
             | Self::Unauthenticated { cause, .. }
+            | Self::BasicUnauthenticated { cause, .. }
             | Self::AuthUnavailable { cause, .. }
             | Self::PolicyFailed { cause, .. }
             | Self::Internal { cause } => Some(cause),
@@ -497,6 +514,16 @@ impl GatewayError {
             Self::CredentialRevoked { .. } => headers.push((
                 "www-authenticate",
                 "Bearer realm=\"edge-gateway\", error=\"invalid_token\"".to_string(),
+            )),
+            // One field with both challenges (RFC 9110 §11.6.1): header maps keep one value.
+            Self::BasicUnauthenticated { bearer_too, .. } => headers.push((
+                "www-authenticate",
+                if *bearer_too {
+                    "Basic realm=\"edge-gateway\", charset=\"UTF-8\", Bearer realm=\"edge-gateway\""
+                } else {
+                    "Basic realm=\"edge-gateway\", charset=\"UTF-8\""
+                }
+                .to_string(),
             )),
             Self::Unauthenticated { presented: true, .. } => headers.push((
                 "www-authenticate",

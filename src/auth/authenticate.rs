@@ -7,10 +7,12 @@ use jwt_compact::UntrustedToken;
 use serde_json::{json, Map, Value};
 use worker::Env;
 
+use super::certificate::{self, Presented};
 use super::claims;
 use super::keys::{self, Alg, VerifyKey};
 use super::{
-    api_key, discovery, introspection, jwks, AuthSettings, Issuer, JwksSettings, Mode, RouteAuth,
+    api_key, basic, discovery, introspection, jwks, AuthSettings, Issuer, JwksSettings, Mode,
+    RouteAuth,
 };
 use crate::digest::sha256_hex;
 use crate::error::GatewayError;
@@ -63,7 +65,7 @@ pub async fn authenticate(
     settings: &AuthSettings,
     config_version: &str,
     policy: &RouteAuth,
-    headers: &[(String, String)],
+    (headers, cf): (&[(String, String)], Option<&Value>),
     now_ms: f64,
     scope: Scope<'_>,
 ) -> Result<Option<Principal>, GatewayError> {
@@ -77,6 +79,16 @@ pub async fn authenticate(
     } else {
         None
     };
+    let basic = if policy.basic {
+        header(headers, "authorization").and_then(basic::credentials)
+    } else {
+        None
+    };
+    let certificate = if policy.mtls {
+        certificate::presented(cf)
+    } else {
+        Presented::None
+    };
     let principal = match (token, key) {
         (Some(token), _) if introspection::is_jwt(&token) => {
             verify_jwt(settings, config_version, policy, &token, now_ms, scope).await?
@@ -85,15 +97,43 @@ pub async fn authenticate(
             verify_opaque(env, settings, config_version, policy, &token, now_ms).await?
         }
         (None, Some(key)) => verify_api_key(env, key, now_ms).await?,
-        (None, None) => {
-            return match policy.mode {
-                Mode::Optional => Ok(None),
-                Mode::Required => Err(GatewayError::Unauthenticated {
-                    presented: false,
-                    cause: "no credentials".into(),
-                }),
-            };
-        }
+        (None, None) => match (basic, certificate) {
+            (Some((user, password)), _) => {
+                verify_basic(env, policy, &user, &password, now_ms).await?
+            }
+            (
+                None,
+                Presented::Verified {
+                    fingerprint,
+                    subject,
+                },
+            ) => {
+                let consumer = settings
+                    .certificates
+                    .consumer(&fingerprint, &subject)
+                    .ok_or_else(|| invalid("the client certificate names no consumer"))?;
+                consumer_principal("mtls", consumer)
+            }
+            (None, Presented::Unverified(verdict)) => {
+                return Err(invalid(format!(
+                    "the client certificate was not verified: {verdict}"
+                )))
+            }
+            (None, Presented::None) => {
+                return match policy.mode {
+                    Mode::Optional => Ok(None),
+                    Mode::Required if policy.basic => Err(GatewayError::BasicUnauthenticated {
+                        presented: false,
+                        bearer_too: policy.jwt,
+                        cause: "no credentials".into(),
+                    }),
+                    Mode::Required => Err(GatewayError::Unauthenticated {
+                        presented: false,
+                        cause: "no credentials".into(),
+                    }),
+                };
+            }
+        },
     };
     authorize(policy, &principal)?;
     Ok(Some(principal))
@@ -397,21 +437,51 @@ async fn verify_api_key(env: &Env, key: &str, now_ms: f64) -> Result<Principal, 
             cause,
         })?
         .ok_or_else(|| invalid("unknown or disabled API key"))?;
+    Ok(consumer_principal("api_key", &consumer))
+}
+
+/// A consumer (API key, Basic user, client certificate) as the caller.
+fn consumer_principal(scheme: &'static str, consumer: &api_key::Consumer) -> Principal {
     let claims = json!({
         "sub": consumer.name,
         "consumer": consumer.name,
         "scope": consumer.scopes.join(" "),
         "plan": consumer.plan,
     });
-    Ok(Principal {
-        scheme: "api_key",
+    Principal {
+        scheme,
         issuer: None,
         subject: Some(consumer.name.clone()),
         scopes: consumer.scopes.clone(),
         roles: Vec::new(),
         plan: consumer.plan.clone(),
         claims: claims.as_object().cloned().unwrap_or_default(),
-    })
+    }
+}
+
+async fn verify_basic(
+    env: &Env,
+    policy: &RouteAuth,
+    user: &str,
+    password: &str,
+    now_ms: f64,
+) -> Result<Principal, GatewayError> {
+    let refused = |cause: &str| GatewayError::BasicUnauthenticated {
+        presented: true,
+        bearer_too: policy.jwt,
+        cause: cause.to_string(),
+    };
+    if user.len() > 256 || password.len() > 1024 {
+        return Err(refused("Basic credentials over the limit"));
+    }
+    let consumer = basic::verify(env, user, password, now_ms)
+        .await
+        .map_err(|cause| GatewayError::AuthUnavailable {
+            issuer: "basic".into(),
+            cause,
+        })?
+        .ok_or_else(|| refused("unknown user, disabled, or wrong password"))?;
+    Ok(consumer_principal("basic", &consumer))
 }
 
 /// The request headers for the upstream after authentication: claim headers always stripped
@@ -455,6 +525,8 @@ mod tests {
             mode: Mode::Required,
             jwt: true,
             api_key: true,
+            basic: false,
+            mtls: false,
             issuers: vec![],
             scopes: Requirement::AllOf(vec!["orders:read".into()]),
             roles: Requirement::None,

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::api_key::Consumer;
+use super::certificate::Certificates;
 use super::claims::{ClaimRules, Requirement};
 use super::discovery::Discovery;
 use super::introspection::Introspection;
@@ -18,6 +20,7 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
     let mut settings = AuthSettings {
         issuers: BTreeMap::new(),
         api_key_header: DEFAULT_API_KEY_HEADER.into(),
+        certificates: Certificates::default(),
     };
     let Some(mut object) = Object::read(value, path, errors) else {
         return settings;
@@ -47,8 +50,64 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
             api.finish(errors);
         }
     }
+    if let Some((value, certs_path)) = object.optional("client_certificates") {
+        settings.certificates = parse_certificates(value, &certs_path, errors);
+    }
     object.finish(errors);
     settings
+}
+
+/// `client_certificates`: `{"consumers": {NAME: {fingerprints, subjects, scopes, plan}}}`.
+fn parse_certificates(value: &Value, path: &str, errors: &mut Errors) -> Certificates {
+    let mut certificates = Certificates::default();
+    let Some(mut object) = Object::read(value, path, errors) else {
+        return certificates;
+    };
+    if let Some((value, consumers_path)) = object.required("consumers", errors) {
+        let consumers = named(
+            value,
+            &consumers_path,
+            "consumer names to certificates",
+            errors,
+            |name, v, p, errors| {
+                let mut entry = Object::read(v, p, errors)?;
+                let fingerprints = entry.strings_or_empty("fingerprints", errors);
+                let subjects = entry.strings_or_empty("subjects", errors);
+                let scopes = entry.strings_or_empty("scopes", errors);
+                let plan = entry.maybe_string("plan", errors);
+                entry.finish(errors);
+                let fingerprints: Vec<String> = fingerprints?
+                    .iter()
+                    .map(|f| f.replace(':', "").to_ascii_lowercase())
+                    .collect();
+                if fingerprints
+                    .iter()
+                    .any(|f| f.len() != 64 || !f.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    errors.push(
+                        &key_path(p, "fingerprints"),
+                        "fingerprints are SHA-256 in hex (64 digits, ':' allowed)",
+                    );
+                    return None;
+                }
+                let subjects = subjects?;
+                if fingerprints.is_empty() && subjects.is_empty() {
+                    errors.push(p, "needs 'fingerprints' or 'subjects'");
+                    return None;
+                }
+                let consumer = Consumer {
+                    name: name.to_string(),
+                    scopes: scopes?,
+                    plan: plan?,
+                    disabled: false,
+                };
+                Some((fingerprints, subjects, consumer))
+            },
+        );
+        certificates.consumers = consumers.into_values().collect();
+    }
+    object.finish(errors);
+    certificates
 }
 
 fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> Option<Issuer> {
@@ -319,17 +378,24 @@ pub fn parse_route_auth(
                 None
             }
         });
-    let schemes = object.or("schemes", (true, false), errors, |v, p, errors| {
-        let list = strings(v, p, errors)?;
-        let jwt = list.iter().any(|s| s == "jwt");
-        let api_key = list.iter().any(|s| s == "api_key");
-        let unknown = list.iter().any(|s| s != "jwt" && s != "api_key");
-        if unknown || list.is_empty() {
-            errors.push(p, "must list 'jwt', 'api_key' or both");
-            return None;
-        }
-        Some((jwt, api_key))
-    });
+    let schemes = object.or(
+        "schemes",
+        [true, false, false, false],
+        errors,
+        |v, p, errors| {
+            let list = strings(v, p, errors)?;
+            let known = ["jwt", "api_key", "basic", "mtls"];
+            let unknown = list.iter().any(|s| !known.contains(&s.as_str()));
+            if unknown || list.is_empty() {
+                errors.push(
+                    p,
+                    "must list one or more of 'jwt', 'api_key', 'basic', 'mtls'",
+                );
+                return None;
+            }
+            Some(known.map(|k| list.iter().any(|s| s == k)))
+        },
+    );
     let route_issuers = object.or("issuers", Vec::new(), errors, |v, p, errors| {
         let list = strings(v, p, errors)?;
         let unknown: Vec<&String> = list.iter().filter(|n| !issuers.contains(*n)).collect();
@@ -360,7 +426,7 @@ pub fn parse_route_auth(
         }
     });
     object.finish(errors);
-    let (jwt, api_key) = schemes?;
+    let [jwt, api_key, basic, mtls] = schemes?;
     if jwt && issuers.is_empty() {
         errors.push(
             path,
@@ -372,6 +438,8 @@ pub fn parse_route_auth(
         mode: mode?,
         jwt,
         api_key,
+        basic,
+        mtls,
         issuers: route_issuers?,
         scopes: scopes?,
         roles: roles?,

@@ -3,6 +3,8 @@
 
 pub mod api_key;
 pub mod authenticate;
+pub mod basic;
+pub mod certificate;
 pub mod claims;
 pub mod client_credentials;
 pub mod config;
@@ -23,6 +25,8 @@ pub struct AuthSettings {
     pub issuers: BTreeMap<String, Issuer>,
     /// Request header carrying an API key (default `x-api-key`).
     pub api_key_header: String,
+    /// Consumers by client certificate (`client_certificates`).
+    pub certificates: certificate::Certificates,
 }
 
 impl Default for AuthSettings {
@@ -30,6 +34,7 @@ impl Default for AuthSettings {
         Self {
             issuers: BTreeMap::new(),
             api_key_header: DEFAULT_API_KEY_HEADER.into(),
+            certificates: certificate::Certificates::default(),
         }
     }
 }
@@ -83,6 +88,10 @@ pub struct RouteAuth {
     pub mode: Mode,
     pub jwt: bool,
     pub api_key: bool,
+    /// `Authorization: Basic` for consumers with passwords.
+    pub basic: bool,
+    /// A client certificate the platform verified (`request.cf.tlsClientAuth`).
+    pub mtls: bool,
     /// Issuers accepted on this route; all of the document's when empty.
     pub issuers: Vec<String>,
     pub scopes: Requirement,

@@ -83,6 +83,11 @@ export function bound_text_within(env, binding, url, method, packed, body, ms) {
   return fetch_until(request, ms, async (response) =>
     [response.status, response.headers.get("cache-control") ?? "", await response.text()], fetcher);
 }
+export async function pbkdf2(password, salt, iterations) {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256);
+  return new Uint8Array(bits);
+}
 export function stream_of(bytes) {
   return new Response(bytes).body;
 }
@@ -148,6 +153,7 @@ extern "C" {
     ) -> Result<js_sys::Promise, JsValue>;
     pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
     pub fn stream_of(bytes: Vec<u8>) -> web_sys::ReadableStream;
+    pub fn pbkdf2(password: &str, salt: Vec<u8>, iterations: u32) -> js_sys::Promise;
     pub fn cf_of(request: &web_sys::Request) -> String;
     #[wasm_bindgen(catch)]
     pub fn object_call(

@@ -112,6 +112,20 @@ pub fn report_panics() {
     }
 }
 
+/// PBKDF2-HMAC-SHA256 of `password` with `salt` (32 bytes), by the platform's WebCrypto.
+pub async fn pbkdf2_sha256(
+    password: &str,
+    salt: Vec<u8>,
+    iterations: u32,
+) -> Result<Vec<u8>, String> {
+    use worker::wasm_bindgen::JsCast;
+    let derived =
+        worker::wasm_bindgen_futures::JsFuture::from(js::pbkdf2(password, salt, iterations))
+            .await
+            .map_err(|e| worker::Error::from(e).to_string())?;
+    Ok(derived.unchecked_into::<js_sys::Uint8Array>().to_vec())
+}
+
 /// The binding `name` and its function `method`, when the environment binds something that has
 /// one. Bindings are found by what they do rather than by their class name, which differs
 /// between the platform and a local stand-in (an RPC service in tests).

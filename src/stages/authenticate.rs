@@ -19,6 +19,9 @@ impl Stage for Authenticate {
         let Some(policy) = &route.auth else {
             return Ok(Flow::Continue);
         };
+        if policy.mtls {
+            ex.load_cf();
+        }
         let gateway = route.gateway();
         let now = platform::now_ms();
         let span = ex.ctx.tracer.is_on().then(|| ex.ctx.tracer.new_id());
@@ -31,7 +34,7 @@ impl Stage for Authenticate {
             &gateway.auth,
             &gateway.version,
             policy,
-            &ex.headers,
+            (&ex.headers, ex.cf.as_ref().and_then(Option::as_ref)),
             now,
             scope,
         )

@@ -144,6 +144,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], health_check: { path: "/health", interval_seconds: 5, timeout_ms: 1000, expected_statuses: [200, 204], healthy_threshold: 2, unhealthy_threshold: 3 } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true, introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", cache_seconds: 60 } } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], client_credentials: { token_url: "https://idp.example.com/token", client_id: "gw", client_secret_var: "GW_SECRET", scope: "a b", resource: "https://api.example.com" } } } },
+      { ...base(), auth: { client_certificates: { consumers: { partner: { fingerprints: ["AB".repeat(32)], scopes: ["a"], plan: "gold" }, auditor: { subjects: ["CN=auditor"] } } } },
+        routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["basic", "mtls", "api_key"] } }] },
       { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
       {
         ...base(),
@@ -228,6 +230,9 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "bad-name", endpoint: "https://idp.example.com/i" } } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], discovery: true } } } },
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], client_credentials: { token_url: "https://idp.example.com/token", client_id: "gw" } } } },
+      { ...base(), auth: { client_certificates: { consumers: { partner: { fingerprints: ["xyz"] } } } } },
+      { ...base(), auth: { client_certificates: { consumers: { partner: { scopes: ["a"] } } } } },
+      { ...base(), routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["kerberos"] } }] },
     ],
   };
   const files = [];
