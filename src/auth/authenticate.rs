@@ -7,9 +7,10 @@ use jwt_compact::UntrustedToken;
 use serde_json::{json, Map, Value};
 use worker::Env;
 
-use super::certificate::{self, Presented};
+use super::certificate::{self, Presented as Certificate};
 use super::claims;
 use super::keys::{self, Alg, VerifyKey};
+use super::signature;
 use super::{
     api_key, basic, discovery, introspection, jwks, AuthSettings, Issuer, JwksSettings, Mode,
     RouteAuth,
@@ -58,6 +59,16 @@ thread_local! {
     static VERIFIED: RefCell<Expiring<Principal>> = RefCell::new(Expiring::new(VERIFIED_CAPACITY));
 }
 
+/// What a request presents to authentication.
+#[derive(Clone, Copy)]
+pub struct Presented<'a> {
+    pub headers: &'a [(String, String)],
+    /// The platform's `cf` object (client certificates), when the route accepts them.
+    pub cf: Option<&'a Value>,
+    pub method: &'a str,
+    pub url: &'a url::Url,
+}
+
 /// Authenticates a request for a route with an `auth` policy. `Ok(None)` is an anonymous
 /// caller on an optional route.
 pub async fn authenticate(
@@ -65,10 +76,16 @@ pub async fn authenticate(
     settings: &AuthSettings,
     config_version: &str,
     policy: &RouteAuth,
-    (headers, cf): (&[(String, String)], Option<&Value>),
+    request: Presented<'_>,
     now_ms: f64,
     scope: Scope<'_>,
 ) -> Result<Option<Principal>, GatewayError> {
+    let Presented {
+        headers,
+        cf,
+        method,
+        url,
+    } = request;
     let token = if policy.jwt {
         token_from(headers, policy.cookie.as_deref())
     } else {
@@ -87,8 +104,9 @@ pub async fn authenticate(
     let certificate = if policy.mtls {
         certificate::presented(cf)
     } else {
-        Presented::None
+        Certificate::None
     };
+    let signed = policy.signature && header(headers, "signature-input").is_some();
     let principal = match (token, key) {
         (Some(token), _) if introspection::is_jwt(&token) => {
             verify_jwt(settings, config_version, policy, &token, now_ms, scope).await?
@@ -101,9 +119,24 @@ pub async fn authenticate(
             (Some((user, password)), _) => {
                 verify_basic(env, policy, &user, &password, now_ms).await?
             }
+            _ if signed => {
+                let settings = settings
+                    .signatures
+                    .as_ref()
+                    .ok_or_else(|| invalid("no signature keys"))?;
+                let request = signature::Signed {
+                    method,
+                    url,
+                    headers,
+                };
+                let secret = |name: &str| env.secret(name).ok().map(|s| s.to_string());
+                let consumer =
+                    signature::verify(settings, &request, secret, now_ms).map_err(invalid)?;
+                consumer_principal("signature", &consumer)
+            }
             (
                 None,
-                Presented::Verified {
+                Certificate::Verified {
                     fingerprint,
                     subject,
                 },
@@ -114,12 +147,12 @@ pub async fn authenticate(
                     .ok_or_else(|| invalid("the client certificate names no consumer"))?;
                 consumer_principal("mtls", consumer)
             }
-            (None, Presented::Unverified(verdict)) => {
+            (None, Certificate::Unverified(verdict)) => {
                 return Err(invalid(format!(
                     "the client certificate was not verified: {verdict}"
                 )))
             }
-            (None, Presented::None) => {
+            (None, Certificate::None) => {
                 return match policy.mode {
                     Mode::Optional => Ok(None),
                     Mode::Required if policy.basic => Err(GatewayError::BasicUnauthenticated {
@@ -493,7 +526,11 @@ pub fn upstream_headers(
     policy: &RouteAuth,
     principal: Option<&Principal>,
 ) -> Vec<(String, String)> {
-    let credential = |name: &str| name == "authorization" || name == settings.api_key_header;
+    let credential = |name: &str| {
+        name == "authorization"
+            || name == settings.api_key_header
+            || (policy.signature && (name == "signature" || name == "signature-input"))
+    };
     let mut out: Vec<(String, String)> = headers
         .iter()
         .filter(|(name, _)| {

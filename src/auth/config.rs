@@ -10,6 +10,7 @@ use super::claims::{ClaimRules, Requirement};
 use super::discovery::Discovery;
 use super::introspection::Introspection;
 use super::keys::{self, Alg};
+use super::signature::{Signatures, DEFAULT_COMPONENTS};
 use super::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
 use crate::http::{is_hop_by_hop, is_managed, is_token};
 use crate::reader::{array, index_path, key_path, named, string, strings, Errors, Object};
@@ -21,6 +22,7 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
         issuers: BTreeMap::new(),
         api_key_header: DEFAULT_API_KEY_HEADER.into(),
         certificates: Certificates::default(),
+        signatures: None,
     };
     let Some(mut object) = Object::read(value, path, errors) else {
         return settings;
@@ -50,11 +52,87 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
             api.finish(errors);
         }
     }
+    if let Some((value, signatures_path)) = object.optional("signatures") {
+        settings.signatures = parse_signatures(value, &signatures_path, errors);
+    }
     if let Some((value, certs_path)) = object.optional("client_certificates") {
         settings.certificates = parse_certificates(value, &certs_path, errors);
     }
     object.finish(errors);
     settings
+}
+
+/// `signatures`: `{"keys": {KEYID: {secret_var, consumer?, scopes, plan}}, max_age_seconds, components}`.
+fn parse_signatures(value: &Value, path: &str, errors: &mut Errors) -> Option<Signatures> {
+    let mut object = Object::read(value, path, errors)?;
+    let max_age_s = object.integer_or("max_age_seconds", (1, 3_600), 300, errors);
+    let components = object.or(
+        "components",
+        DEFAULT_COMPONENTS.map(str::to_string).to_vec(),
+        errors,
+        |v, p, errors| {
+            let list = strings(v, p, errors)?;
+            let known = [
+                "@method",
+                "@path",
+                "@authority",
+                "@query",
+                "@scheme",
+                "@target-uri",
+                "@request-target",
+            ];
+            match list
+                .iter()
+                .find(|c| c.starts_with('@') && !known.contains(&c.as_str()))
+            {
+                Some(bad) => {
+                    errors.push(
+                        p,
+                        format!(
+                            "'{bad}' is not a component the gateway derives ({})",
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+                None => Some(list.iter().map(|c| c.to_ascii_lowercase()).collect()),
+            }
+        },
+    );
+    let keys = object.required("keys", errors).map(|(v, p)| {
+        named(v, &p, "key ids to keys", errors, |keyid, v, p, errors| {
+            let mut entry = Object::read(v, p, errors)?;
+            let secret_var = entry.required("secret_var", errors).and_then(|(v, p)| {
+                let name = string(v, &p, errors)?;
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    errors.push(&p, "must name a secret (letters, digits and '_')");
+                }
+                valid.then(|| name.to_string())
+            });
+            let consumer = entry.maybe_string("consumer", errors);
+            let scopes = entry.strings_or_empty("scopes", errors);
+            let plan = entry.maybe_string("plan", errors);
+            entry.finish(errors);
+            let name = consumer?.unwrap_or_else(|| keyid.to_string());
+            Some((
+                secret_var?,
+                Consumer {
+                    name,
+                    scopes: scopes?,
+                    plan: plan?,
+                    disabled: false,
+                },
+            ))
+        })
+    });
+    object.finish(errors);
+    Some(Signatures {
+        max_age_s: max_age_s?,
+        keys: keys?,
+        components: components?,
+    })
 }
 
 /// `client_certificates`: `{"consumers": {NAME: {fingerprints, subjects, scopes, plan}}}`.
@@ -361,7 +439,7 @@ fn non_empty_strings(value: &Value, path: &str, errors: &mut Errors) -> Option<V
 pub fn parse_route_auth(
     value: &Value,
     path: &str,
-    issuers: &BTreeSet<String>,
+    (issuers, signatures): (&BTreeSet<String>, bool),
     errors: &mut Errors,
 ) -> Option<RouteAuth> {
     let mut object = Object::read(value, path, errors)?;
@@ -380,16 +458,16 @@ pub fn parse_route_auth(
         });
     let schemes = object.or(
         "schemes",
-        [true, false, false, false],
+        [true, false, false, false, false],
         errors,
         |v, p, errors| {
             let list = strings(v, p, errors)?;
-            let known = ["jwt", "api_key", "basic", "mtls"];
+            let known = ["jwt", "api_key", "basic", "mtls", "signature"];
             let unknown = list.iter().any(|s| !known.contains(&s.as_str()));
             if unknown || list.is_empty() {
                 errors.push(
                     p,
-                    "must list one or more of 'jwt', 'api_key', 'basic', 'mtls'",
+                    "must list one or more of 'jwt', 'api_key', 'basic', 'mtls', 'signature'",
                 );
                 return None;
             }
@@ -426,7 +504,14 @@ pub fn parse_route_auth(
         }
     });
     object.finish(errors);
-    let [jwt, api_key, basic, mtls] = schemes?;
+    let [jwt, api_key, basic, mtls, signature] = schemes?;
+    if signature && !signatures {
+        errors.push(
+            path,
+            "accepts signatures but the document defines no 'auth.signatures'",
+        );
+        return None;
+    }
     if jwt && issuers.is_empty() {
         errors.push(
             path,
@@ -440,6 +525,7 @@ pub fn parse_route_auth(
         api_key,
         basic,
         mtls,
+        signature,
         issuers: route_issuers?,
         scopes: scopes?,
         roles: roles?,
@@ -545,7 +631,7 @@ mod tests {
             &json!({ "mode": "required", "schemes": ["jwt", "api_key"],
                      "scopes": { "any_of": ["a", "b"] }, "forward_claims": { "sub": "X-User-Id" } }),
             "$.routes[0].auth",
-            &issuers(&["idp"]),
+            (&issuers(&["idp"]), false),
             &mut errors,
         )
         .expect("valid");
@@ -639,7 +725,7 @@ mod tests {
                      "forward_claims": { "sub": "x-request-id" }, "scopes": { "all_of": ["a"], "any_of": ["b"] },
                      "forward_credentials": "yes" }),
             "$.routes[0].auth",
-            &issuers(&["idp"]),
+            (&issuers(&["idp"]), false),
             &mut errors,
         );
         let got = paths(errors);
@@ -669,14 +755,14 @@ mod tests {
         assert!(parse_route_auth(
             &json!({"mode": "optional"}),
             "$.r",
-            &BTreeSet::new(),
+            (&BTreeSet::new(), false),
             &mut errors
         )
         .is_none());
         let api_keys_only = parse_route_auth(
             &json!({"mode": "optional", "schemes": ["api_key"]}),
             "$.r",
-            &BTreeSet::new(),
+            (&BTreeSet::new(), false),
             &mut errors,
         )
         .expect("valid");

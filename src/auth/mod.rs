@@ -13,6 +13,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod keys;
 pub mod shared;
+pub mod signature;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,8 @@ pub struct AuthSettings {
     pub api_key_header: String,
     /// Consumers by client certificate (`client_certificates`).
     pub certificates: certificate::Certificates,
+    /// HMAC keys for signed requests (`signatures`).
+    pub signatures: Option<signature::Signatures>,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +38,7 @@ impl Default for AuthSettings {
             issuers: BTreeMap::new(),
             api_key_header: DEFAULT_API_KEY_HEADER.into(),
             certificates: certificate::Certificates::default(),
+            signatures: None,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct RouteAuth {
     pub basic: bool,
     /// A client certificate the platform verified (`request.cf.tlsClientAuth`).
     pub mtls: bool,
+    /// An HTTP Message Signature by a key of `auth.signatures`.
+    pub signature: bool,
     /// Issuers accepted on this route; all of the document's when empty.
     pub issuers: Vec<String>,
     pub scopes: Requirement,

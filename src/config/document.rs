@@ -104,6 +104,10 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         calls: &calls,
         policies: &declared_policies,
         issuers: &declared_issuers,
+        signatures: document
+            .get("auth")
+            .and_then(|a| a.get("signatures"))
+            .is_some(),
         specs: &specs,
     };
     let routes = root

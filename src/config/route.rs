@@ -110,6 +110,8 @@ pub struct Declared<'a> {
     pub calls: &'a BTreeMap<String, usize>,
     pub policies: &'a BTreeSet<String>,
     pub issuers: &'a BTreeSet<String>,
+    /// Whether `auth.signatures` is there (routes may accept signed requests).
+    pub signatures: bool,
     /// The document's OpenAPI documents (`specs`), by name.
     pub specs: &'a BTreeMap<String, Value>,
 }
@@ -198,7 +200,7 @@ fn parse_route(
         parse_route_policies(v, p, declared.policies, errors)
     });
     let auth = object.maybe("auth", errors, |v, p, errors| {
-        parse_route_auth(v, p, declared.issuers, errors)
+        parse_route_auth(v, p, (declared.issuers, declared.signatures), errors)
     });
     let cache = object.or("cache", None, errors, parse_route_cache);
     let params: Vec<&str> = pattern

@@ -2,7 +2,8 @@
 //! the plan. Also fixes which of the client's credentials and claims reach the upstream.
 
 use super::{Flow, Stage};
-use crate::auth::authenticate::{authenticate, upstream_headers};
+use crate::auth::authenticate::{authenticate, upstream_headers, Presented};
+use crate::auth::signature;
 use crate::error::GatewayError;
 use crate::exchange::Exchange;
 use crate::observe::otlp::{Kind, Value};
@@ -34,7 +35,12 @@ impl Stage for Authenticate {
             &gateway.auth,
             &gateway.version,
             policy,
-            (&ex.headers, ex.cf.as_ref().and_then(Option::as_ref)),
+            Presented {
+                headers: &ex.headers,
+                cf: ex.cf.as_ref().and_then(Option::as_ref),
+                method: &ex.ctx.method,
+                url: &ex.url,
+            },
             now,
             scope,
         )
@@ -59,6 +65,20 @@ impl Stage for Authenticate {
             );
         }
         let principal = verified?;
+        // A signed body must be the one its signed Content-Digest describes.
+        if principal.as_ref().is_some_and(|p| p.scheme == "signature") {
+            if let Some(field) =
+                crate::http::header(&ex.headers, "content-digest").map(str::to_string)
+            {
+                let body = ex.read_body(crate::policy::MAX_BODY_BYTES, 10_000).await?;
+                if !signature::digest_matches(&field, body) {
+                    return Err(GatewayError::Unauthenticated {
+                        presented: true,
+                        cause: "the body does not match its Content-Digest".into(),
+                    });
+                }
+            }
+        }
         if let Some(principal) = &principal {
             ex.ctx.auth_scheme = Some(principal.scheme);
             ex.ctx.principal = principal.subject.clone();

@@ -146,6 +146,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), services: { s: { upstreams: ["http://127.0.0.1:9"], client_credentials: { token_url: "https://idp.example.com/token", client_id: "gw", client_secret_var: "GW_SECRET", scope: "a b", resource: "https://api.example.com" } } } },
       { ...base(), auth: { client_certificates: { consumers: { partner: { fingerprints: ["AB".repeat(32)], scopes: ["a"], plan: "gold" }, auditor: { subjects: ["CN=auditor"] } } } },
         routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["basic", "mtls", "api_key"] } }] },
+      { ...base(), auth: { signatures: { max_age_seconds: 60, components: ["@method", "@path", "@authority", "@query"], keys: { k1: { secret_var: "K1", consumer: "partner", scopes: ["a"] } } } },
+        routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["signature"] } }] },
       { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
       {
         ...base(),
@@ -233,6 +235,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), auth: { client_certificates: { consumers: { partner: { fingerprints: ["xyz"] } } } } },
       { ...base(), auth: { client_certificates: { consumers: { partner: { scopes: ["a"] } } } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["kerberos"] } }] },
+      { ...base(), auth: { signatures: { keys: { k1: { secret: "inline" } } } } },
+      { ...base(), auth: { signatures: { max_age_seconds: 0, keys: {} } } },
     ],
   };
   const files = [];
