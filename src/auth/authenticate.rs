@@ -564,6 +564,7 @@ mod tests {
             api_key: true,
             basic: false,
             mtls: false,
+            signature: false,
             issuers: vec![],
             scopes: Requirement::AllOf(vec!["orders:read".into()]),
             roles: Requirement::None,
