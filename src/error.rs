@@ -129,6 +129,11 @@ pub enum GatewayError {
     /// A `worker` or `http` policy failed, was too slow or answered something malformed, and
     /// denies on error.
     PolicyFailed { policy: String, cause: String },
+    /// A browser login's callback was refused: a changed or missing login cookie, a wrong
+    /// `state` or `nonce`, an ID token that does not verify, or the provider said no.
+    LoginFailed { cause: String },
+    /// An unsafe method with a session cookie from another origin (cross-site request forgery).
+    CsrfRefused,
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -210,6 +215,8 @@ impl GatewayError {
             Self::RequestInvalid { .. } => "request-invalid",
             Self::InvalidBody { .. } => "invalid-body",
             Self::PolicyFailed { .. } => "policy-failed",
+            Self::LoginFailed { .. } => "login-failed",
+            Self::CsrfRefused => "csrf-refused",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -246,7 +253,9 @@ impl GatewayError {
             | Self::VersionNotFound { .. }
             | Self::ConfigNotFound { .. }
             | Self::RequestInvalid { .. }
-            | Self::InvalidBody { .. } => Fault::Client,
+            | Self::InvalidBody { .. }
+            | Self::LoginFailed { .. }
+            | Self::CsrfRefused => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
             | Self::BackendFailed { .. }
@@ -274,7 +283,8 @@ impl GatewayError {
             | Self::RequestTooLarge { .. }
             | Self::AdminInvalid { .. }
             | Self::RequestInvalid { .. }
-            | Self::InvalidBody { .. } => 400,
+            | Self::InvalidBody { .. }
+            | Self::LoginFailed { .. } => 400,
             Self::BodyIncomplete { .. } => 408,
             Self::WebSocketVersion => 426,
             Self::RangeNotSatisfiable { .. } => 416,
@@ -285,6 +295,7 @@ impl GatewayError {
             Self::InsufficientScope { .. }
             | Self::IpDenied
             | Self::CorsRefused { .. }
+            | Self::CsrfRefused
             | Self::AdminForbidden { .. } => 403,
             Self::ConfigConflict { .. } => 412,
             Self::HeadersTooLarge { .. } => 431,
@@ -318,7 +329,8 @@ impl GatewayError {
             | Self::RequestTooLarge { .. }
             | Self::AdminInvalid { .. }
             | Self::RequestInvalid { .. }
-            | Self::InvalidBody { .. } => "Bad Request",
+            | Self::InvalidBody { .. }
+            | Self::LoginFailed { .. } => "Bad Request",
             Self::BodyIncomplete { .. } => "Request Timeout",
             Self::WebSocketVersion => "Upgrade Required",
             Self::RangeNotSatisfiable { .. } => "Range Not Satisfiable",
@@ -329,6 +341,7 @@ impl GatewayError {
             Self::InsufficientScope { .. }
             | Self::IpDenied
             | Self::CorsRefused { .. }
+            | Self::CsrfRefused
             | Self::AdminForbidden { .. } => "Forbidden",
             Self::ConfigConflict { .. } => "Precondition Failed",
             Self::HeadersTooLarge { .. } => "Request Header Fields Too Large",
@@ -468,6 +481,12 @@ impl GatewayError {
             Self::PolicyFailed { policy, .. } => {
                 format!("The policy '{policy}' could not decide on this request.")
             }
+            Self::LoginFailed { .. } => {
+                "The login could not be completed; start it again.".into()
+            }
+            Self::CsrfRefused => {
+                "A request that changes something must come from this site's own pages.".into()
+            }
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
     }
@@ -484,6 +503,7 @@ impl GatewayError {
             | Self::BasicUnauthenticated { cause, .. }
             | Self::AuthUnavailable { cause, .. }
             | Self::PolicyFailed { cause, .. }
+            | Self::LoginFailed { cause }
             | Self::Internal { cause } => Some(cause),
             _ => None,
         }

@@ -67,6 +67,8 @@ pub struct Exchange<'a> {
     /// The route's policies whose request phase ran (by index), with the header changes each
     /// asked for on the client's answer.
     pub policies: Vec<(usize, headers::HeaderRules)>,
+    /// `Set-Cookie` values for the client's answer (a refreshed session).
+    pub cookies: Vec<String>,
 }
 
 /// A cache lookup that asks the origin: its plan, what was stored (to revalidate or stand in),
@@ -300,6 +302,7 @@ impl<'a> Exchange<'a> {
             body: None,
             cf: None,
             policies: Vec::new(),
+            cookies: Vec::new(),
         }
     }
 
@@ -421,7 +424,12 @@ impl<'a> Exchange<'a> {
             Answer::Reply(reply) => reply,
         };
         let route = self.route()?;
-        let headers = client_headers(&self.ctx, &route.response_headers, &reply.headers);
+        let mut headers = client_headers(&self.ctx, &route.response_headers, &reply.headers);
+        headers.extend(
+            self.cookies
+                .iter()
+                .map(|c| ("set-cookie".to_string(), c.clone())),
+        );
         match reply.body {
             Body::Empty => upstream::respond(reply.status, &headers, None),
             Body::Bytes(bytes) => upstream::respond(reply.status, &headers, Some(bytes)),

@@ -17,6 +17,8 @@
 //!    │
 //!  public OpenAPI ──── GET openapi.path ───────────────────▶ 200
 //!    │
+//!  login ───────────── a session's callback or logout path ▶ 302 (400 login-failed)
+//!    │
 //!  route ───────────── no route / wrong method ────────────▶ 404 / 405
 //!    │
 //!  edge security ───── address, size or origin refused ────▶ 403 / 411 / 413 / 431 (preflight ▶ 204)
@@ -99,6 +101,8 @@ stages! {
     Admin => stages::admin::Admin,
     /// Before routing, so no route can shadow the public OpenAPI document.
     OpenApi => stages::openapi::OpenApi,
+    /// Before routing: a login's callback and logout paths belong to no route.
+    Login => stages::login::Login,
     /// Everything after this knows which route serves the request.
     Route => stages::route::Route,
     /// Before authentication: a refused address or origin costs nothing more.

@@ -9,12 +9,11 @@ use worker::Env;
 
 use super::certificate::{self, Presented as Certificate};
 use super::claims;
+use super::jwks::{self, JwksSettings};
 use super::keys::{self, Alg, VerifyKey};
+use super::settings::{AuthSettings, Issuer, Mode, RouteAuth};
 use super::signature;
-use super::{
-    api_key, basic, discovery, introspection, jwks, AuthSettings, Issuer, JwksSettings, Mode,
-    RouteAuth,
-};
+use super::{api_key, basic, discovery, introspection};
 use crate::digest::sha256_hex;
 use crate::error::GatewayError;
 use crate::http::header;
@@ -359,6 +358,43 @@ async fn verify_opaque(
     }
 }
 
+/// The claims of an ID token from `issuer` for the client `client_id` (OpenID Connect Core
+/// §3.1.3.7: signature, `iss`, `aud`, `exp`); the caller checks its `nonce`.
+pub async fn verify_id_token(
+    issuer: &Issuer,
+    token: &str,
+    client_id: &str,
+    now_ms: f64,
+) -> Result<Map<String, Value>, String> {
+    let untrusted =
+        UntrustedToken::new(token).map_err(|e| format!("the ID token is malformed: {e}"))?;
+    let (alg_name, kid) = keys::header_of(&untrusted);
+    let alg = Alg::from_name(alg_name)
+        .filter(|alg| issuer.algorithms.contains(alg))
+        .ok_or_else(|| format!("the ID token's algorithm {alg_name} is not allowed"))?;
+    let kid = kid.map(|k| k.into_owned());
+    let untraced = crate::observe::tracing::Tracer::default();
+    let scope = Scope {
+        tracer: &untraced,
+        parent: None,
+    };
+    let verified = verify_with_issuer_keys(
+        issuer,
+        &untrusted,
+        token,
+        alg,
+        kid.as_deref(),
+        (now_ms, scope),
+    )
+    .await
+    .map_err(|e| format!("the ID token: {e}"))?;
+    let mut rules = issuer.rules.clone();
+    rules.audiences = vec![client_id.to_string()];
+    rules.required = vec!["sub".into()];
+    claims::check(&verified, &rules, now_ms).map_err(|why| format!("the ID token: {why}"))?;
+    Ok(verified.custom)
+}
+
 /// Whether the token's protected header carries `crit`. Read separately because the JWT
 /// library ignores header fields it does not know.
 fn has_crit(token: &str) -> bool {
@@ -565,6 +601,7 @@ mod tests {
             basic: false,
             mtls: false,
             signature: false,
+            session: None,
             issuers: vec![],
             scopes: Requirement::AllOf(vec!["orders:read".into()]),
             roles: Requirement::None,

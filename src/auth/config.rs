@@ -9,9 +9,11 @@ use super::certificate::Certificates;
 use super::claims::{ClaimRules, Requirement};
 use super::discovery::Discovery;
 use super::introspection::Introspection;
+use super::jwks::JwksSettings;
 use super::keys::{self, Alg};
+use super::settings::SessionSettings;
+use super::settings::{AuthSettings, Issuer, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
 use super::signature::{Signatures, DEFAULT_COMPONENTS};
-use super::{AuthSettings, Issuer, JwksSettings, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
 use crate::http::{is_hop_by_hop, is_managed, is_token};
 use crate::reader::{array, index_path, key_path, named, string, strings, Errors, Object};
 use crate::upstream::config::parse_upstream_url;
@@ -23,6 +25,7 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
         api_key_header: DEFAULT_API_KEY_HEADER.into(),
         certificates: Certificates::default(),
         signatures: None,
+        sessions: BTreeMap::new(),
     };
     let Some(mut object) = Object::read(value, path, errors) else {
         return settings;
@@ -52,6 +55,16 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
             api.finish(errors);
         }
     }
+    if let Some((value, sessions_path)) = object.optional("sessions") {
+        let issuers = &settings.issuers;
+        settings.sessions = named(
+            value,
+            &sessions_path,
+            "session names to logins",
+            errors,
+            |name, v, p, errors| parse_session(name, v, p, issuers, errors),
+        );
+    }
     if let Some((value, signatures_path)) = object.optional("signatures") {
         settings.signatures = parse_signatures(value, &signatures_path, errors);
     }
@@ -60,6 +73,124 @@ pub fn parse_settings(value: &Value, path: &str, errors: &mut Errors) -> AuthSet
     }
     object.finish(errors);
     settings
+}
+
+/// `sessions.<name>`: an edge login through an issuer with discovery.
+fn parse_session(
+    name: &str,
+    value: &Value,
+    path: &str,
+    issuers: &BTreeMap<String, Issuer>,
+    errors: &mut Errors,
+) -> Option<SessionSettings> {
+    let mut object = Object::read(value, path, errors)?;
+    let issuer = object.required("issuer", errors).and_then(|(v, p)| {
+        let issuer = string(v, &p, errors)?;
+        match issuers.get(issuer) {
+            Some(found) if found.discovery.is_some() => Some(issuer.to_string()),
+            Some(_) => {
+                errors.push(
+                    &p,
+                    format!("issuer '{issuer}' needs 'discovery': true to log users in"),
+                );
+                None
+            }
+            None => {
+                errors.push(&p, format!("unknown issuer '{issuer}'"));
+                None
+            }
+        }
+    });
+    let client_id = object
+        .required("client_id", errors)
+        .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
+    let secret_name = |v: &Value, p: &str, errors: &mut Errors| {
+        let name = string(v, p, errors)?;
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            errors.push(
+                p,
+                "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
+            );
+        }
+        valid.then(|| name.to_string())
+    };
+    let client_secret_var = object
+        .required("client_secret_var", errors)
+        .and_then(|(v, p)| secret_name(v, &p, errors));
+    let key_var = object
+        .required("key_var", errors)
+        .and_then(|(v, p)| secret_name(v, &p, errors));
+    let scopes = object.or(
+        "scopes",
+        vec!["openid".to_string()],
+        errors,
+        |v, p, errors| {
+            let list = strings(v, p, errors)?;
+            if !list.iter().any(|s| s == "openid") {
+                errors.push(p, "must include 'openid'");
+                return None;
+            }
+            Some(list)
+        },
+    );
+    let path_of =
+        |object: &mut Object<'_>, key: &'static str, default: &str, errors: &mut Errors| {
+            object.or(key, default.to_string(), errors, |v, p, errors| {
+                let text = string(v, p, errors)?;
+                if super::session::local_path(text) && !text.contains('?') {
+                    Some(text.to_string())
+                } else {
+                    errors.push(p, "must be a path of the gateway, such as /auth/callback");
+                    None
+                }
+            })
+        };
+    let callback_path = path_of(&mut object, "callback_path", "/auth/callback", errors);
+    let logout_path = path_of(&mut object, "logout_path", "/auth/logout", errors);
+    let after_logout = object.or("after_logout", "/".to_string(), errors, |v, p, errors| {
+        let text = string(v, p, errors)?;
+        let url = url::Url::parse(text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"));
+        if super::session::local_path(text) || url.is_some() {
+            Some(text.to_string())
+        } else {
+            errors.push(p, "must be a path of the gateway or an http(s) URL");
+            None
+        }
+    });
+    let cookie = object.or(
+        "cookie",
+        "__Host-session".to_string(),
+        errors,
+        |v, p, errors| {
+            let text = string(v, p, errors)?;
+            if is_token(text) && !text.contains('=') {
+                Some(text.to_string())
+            } else {
+                errors.push(p, format!("'{text}' is not a valid cookie name"));
+                None
+            }
+        },
+    );
+    let refresh_before_s = object.integer_or("refresh_before_seconds", (0, 3_600), 60, errors);
+    let max_age_s = object.integer_or("max_age_seconds", (60, 2_592_000), 86_400, errors);
+    object.finish(errors);
+    Some(SessionSettings {
+        name: name.to_string(),
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret_var: client_secret_var?,
+        scopes: scopes?,
+        callback_path: callback_path?,
+        logout_path: logout_path?,
+        after_logout: after_logout?,
+        cookie: cookie?,
+        key_var: key_var?,
+        refresh_before_s: refresh_before_s?,
+        max_age_s: max_age_s?,
+    })
 }
 
 /// `signatures`: `{"keys": {KEYID: {secret_var, consumer?, scopes, plan}}, max_age_seconds, components}`.
@@ -439,7 +570,7 @@ fn non_empty_strings(value: &Value, path: &str, errors: &mut Errors) -> Option<V
 pub fn parse_route_auth(
     value: &Value,
     path: &str,
-    (issuers, signatures): (&BTreeSet<String>, bool),
+    (issuers, signatures, sessions): (&BTreeSet<String>, bool, &BTreeSet<String>),
     errors: &mut Errors,
 ) -> Option<RouteAuth> {
     let mut object = Object::read(value, path, errors)?;
@@ -503,6 +634,18 @@ pub fn parse_route_auth(
             None
         }
     });
+    let session = object
+        .maybe_string("session", errors)
+        .and_then(|name| match name {
+            Some(name) if !sessions.contains(&name) => {
+                errors.push(
+                    &key_path(path, "session"),
+                    format!("unknown session '{name}' (see auth.sessions)"),
+                );
+                None
+            }
+            other => Some(other),
+        });
     object.finish(errors);
     let [jwt, api_key, basic, mtls, signature] = schemes?;
     if signature && !signatures {
@@ -526,6 +669,7 @@ pub fn parse_route_auth(
         basic,
         mtls,
         signature,
+        session: session?,
         issuers: route_issuers?,
         scopes: scopes?,
         roles: roles?,
@@ -631,7 +775,7 @@ mod tests {
             &json!({ "mode": "required", "schemes": ["jwt", "api_key"],
                      "scopes": { "any_of": ["a", "b"] }, "forward_claims": { "sub": "X-User-Id" } }),
             "$.routes[0].auth",
-            (&issuers(&["idp"]), false),
+            (&issuers(&["idp"]), false, &BTreeSet::new()),
             &mut errors,
         )
         .expect("valid");
@@ -725,7 +869,7 @@ mod tests {
                      "forward_claims": { "sub": "x-request-id" }, "scopes": { "all_of": ["a"], "any_of": ["b"] },
                      "forward_credentials": "yes" }),
             "$.routes[0].auth",
-            (&issuers(&["idp"]), false),
+            (&issuers(&["idp"]), false, &BTreeSet::new()),
             &mut errors,
         );
         let got = paths(errors);
@@ -755,14 +899,14 @@ mod tests {
         assert!(parse_route_auth(
             &json!({"mode": "optional"}),
             "$.r",
-            (&BTreeSet::new(), false),
+            (&BTreeSet::new(), false, &BTreeSet::new()),
             &mut errors
         )
         .is_none());
         let api_keys_only = parse_route_auth(
             &json!({"mode": "optional", "schemes": ["api_key"]}),
             "$.r",
-            (&BTreeSet::new(), false),
+            (&BTreeSet::new(), false, &BTreeSet::new()),
             &mut errors,
         )
         .expect("valid");

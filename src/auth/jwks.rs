@@ -14,10 +14,21 @@ use serde_json::Value;
 use worker::{Cache, Headers, Response};
 
 use super::keys::{self, VerifyKey};
-use super::JwksSettings;
 use crate::observe::otlp::{self, Kind};
 use crate::observe::tracing::Scope;
 use crate::platform::{self, fetch};
+
+/// Where an issuer publishes its keys, and how long to trust a fetched set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwksSettings {
+    pub url: String,
+    /// The set is kept at least this long, whatever its `Cache-Control` says (default 60 s).
+    pub min_ttl_s: u64,
+    /// ... and at most this long (default 86,400 s).
+    pub max_ttl_s: u64,
+    /// Shortest time between two refetches forced by unknown `kid`s (default 10 s).
+    pub refetch_ms: f64,
+}
 
 /// Deadline for the IdP's whole answer, headers and body.
 const FETCH_TIMEOUT_MS: u64 = 5_000;

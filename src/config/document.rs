@@ -98,6 +98,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         .optional("specs")
         .map(|(value, path)| parse_specs(value, &path, errors))
         .unwrap_or_default();
+    let declared_sessions = keys_of(document.get("auth").and_then(|a| a.get("sessions")));
     let declared = Declared {
         security: &security,
         services: &declared_services,
@@ -108,6 +109,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
             .get("auth")
             .and_then(|a| a.get("signatures"))
             .is_some(),
+        sessions: &declared_sessions,
         specs: &specs,
     };
     let routes = root

@@ -112,6 +112,8 @@ pub struct Declared<'a> {
     pub issuers: &'a BTreeSet<String>,
     /// Whether `auth.signatures` is there (routes may accept signed requests).
     pub signatures: bool,
+    /// The names of `auth.sessions`.
+    pub sessions: &'a BTreeSet<String>,
     /// The document's OpenAPI documents (`specs`), by name.
     pub specs: &'a BTreeMap<String, Value>,
 }
@@ -200,7 +202,12 @@ fn parse_route(
         parse_route_policies(v, p, declared.policies, errors)
     });
     let auth = object.maybe("auth", errors, |v, p, errors| {
-        parse_route_auth(v, p, (declared.issuers, declared.signatures), errors)
+        parse_route_auth(
+            v,
+            p,
+            (declared.issuers, declared.signatures, declared.sessions),
+            errors,
+        )
     });
     let cache = object.or("cache", None, errors, parse_route_cache);
     let params: Vec<&str> = pattern

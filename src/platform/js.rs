@@ -83,6 +83,36 @@ export function bound_text_within(env, binding, url, method, packed, body, ms) {
   return fetch_until(request, ms, async (response) =>
     [response.status, response.headers.get("cache-control") ?? "", await response.text()], fetcher);
 }
+function b64url(bytes) {
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+function unb64url(text) {
+  const plain = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(plain, (c) => c.charCodeAt(0));
+}
+async function aes_key(key) {
+  return crypto.subtle.importKey("raw", unb64url(key), "AES-GCM", false, ["encrypt", "decrypt"]);
+}
+export async function seal(key, plaintext, aad) {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const data = new TextEncoder().encode(plaintext);
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(aad) }, await aes_key(key), data);
+  const out = new Uint8Array(12 + sealed.byteLength);
+  out.set(iv);
+  out.set(new Uint8Array(sealed), 12);
+  return b64url(out);
+}
+export async function open(key, sealed, aad) {
+  try {
+    const bytes = unb64url(sealed);
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: new TextEncoder().encode(aad) }, await aes_key(key), bytes.slice(12));
+    return new TextDecoder().decode(plain);
+  } catch {
+    return null;
+  }
+}
 export async function pbkdf2(password, salt, iterations) {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256);
@@ -154,6 +184,8 @@ extern "C" {
     pub fn body_within(body: &web_sys::ReadableStream, ms: f64) -> js_sys::Promise;
     pub fn stream_of(bytes: Vec<u8>) -> web_sys::ReadableStream;
     pub fn pbkdf2(password: &str, salt: Vec<u8>, iterations: u32) -> js_sys::Promise;
+    pub fn seal(key: &str, plaintext: &str, aad: &str) -> js_sys::Promise;
+    pub fn open(key: &str, sealed: &str, aad: &str) -> js_sys::Promise;
     pub fn cf_of(request: &web_sys::Request) -> String;
     #[wasm_bindgen(catch)]
     pub fn object_call(

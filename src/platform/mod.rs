@@ -126,6 +126,25 @@ pub async fn pbkdf2_sha256(
     Ok(derived.unchecked_into::<js_sys::Uint8Array>().to_vec())
 }
 
+/// `plaintext` encrypted and authenticated with AES-256-GCM under `key` (base64url of 32
+/// bytes), bound to `aad`: base64url of a fresh 12-byte IV and the ciphertext.
+pub async fn seal(key: &str, plaintext: &str, aad: &str) -> Result<String, String> {
+    worker::wasm_bindgen_futures::JsFuture::from(js::seal(key, plaintext, aad))
+        .await
+        .map_err(|e| worker::Error::from(e).to_string())?
+        .as_string()
+        .ok_or_else(|| "sealing produced no text".into())
+}
+
+/// What [`seal`] sealed, or `None` when it was changed, sealed under another key or for
+/// another `aad`.
+pub async fn open(key: &str, sealed: &str, aad: &str) -> Option<String> {
+    worker::wasm_bindgen_futures::JsFuture::from(js::open(key, sealed, aad))
+        .await
+        .ok()?
+        .as_string()
+}
+
 /// The binding `name` and its function `method`, when the environment binds something that has
 /// one. Bindings are found by what they do rather than by their class name, which differs
 /// between the platform and a local stand-in (an RPC service in tests).

@@ -17,6 +17,7 @@ pub mod fallback;
 pub mod forwarding;
 pub mod intake;
 pub mod invalidate;
+pub mod login;
 pub mod openapi;
 pub mod policies;
 pub mod rate_limit;

@@ -43,6 +43,8 @@ export async function startProvider({ clients = [], accessTokenTtl = 600 } = {})
     pkce: { required: () => true },
     ttl: { AccessToken: accessTokenTtl, ClientCredentials: accessTokenTtl, Session: 3600, Grant: 3600, Interaction: 600, IdToken: 600, RefreshToken: 86400 },
     rotateRefreshToken: false,
+    // Every client allowed the refresh grant gets a refresh token, without prompting for it.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed("refresh_token"),
   });
   // Requests by path, so tests can tell which were made and how often.
   const hits = {};
@@ -79,4 +81,59 @@ export async function startProvider({ clients = [], accessTokenTtl = 600 } = {})
     },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
   };
+}
+
+/**
+ * A browser with a cookie jar: follows redirects by hand (so each response's cookies are kept),
+ * and fills the provider's development login and consent forms as a user would.
+ */
+export function browser({ login = "alice" } = {}) {
+  const jar = new Map(); // origin → (cookie name → value)
+  const cookiesOf = (origin) => jar.get(origin) ?? jar.set(origin, new Map()).get(origin);
+  async function request(url, init = {}) {
+    const { origin } = new URL(url);
+    const cookies = [...cookiesOf(origin)].map(([n, v]) => `${n}=${v}`).join("; ");
+    const headers = { accept: "text/html", ...(cookies ? { cookie: cookies } : {}), ...(init.headers ?? {}) };
+    const res = await fetch(url, { ...init, headers, redirect: "manual" });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(";");
+      const at = pair.indexOf("=");
+      const name = pair.slice(0, at).trim();
+      const value = pair.slice(at + 1).trim();
+      const gone = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === "";
+      if (gone) cookiesOf(origin).delete(name);
+      else cookiesOf(origin).set(name, value);
+    }
+    return res;
+  }
+  /** Follows redirects and fills forms until a response is not a redirect or `stop(url)` holds. */
+  async function follow(url, { stop = () => false, init } = {}) {
+    let res = await request(url, init);
+    for (let hops = 0; hops < 20; hops++) {
+      if ([301, 302, 303, 307].includes(res.status)) {
+        const next = new URL(res.headers.get("location"), url).href;
+        if (stop(next)) return { res, next };
+        url = next;
+        res = await request(url);
+        continue;
+      }
+      const html = res.headers.get("content-type")?.includes("text/html") ? await res.text() : null;
+      const form = html?.match(/<form([^>]*method="post"[^>]*)>([\s\S]*?)<\/form>/i);
+      const action = form?.[1].match(/action="([^"]+)"/)?.[1];
+      if (!action) return { res, html, url };
+      const fields = {};
+      for (const [tag] of form[2].matchAll(/<input[^>]*>/gi)) {
+        const name = tag.match(/name="([^"]+)"/)?.[1];
+        if (name) fields[name] = tag.match(/value="([^"]*)"/)?.[1] ?? "";
+      }
+      // The first named button (the provider's "Yes, sign me out") is the one pressed.
+      const button = html.match(/<button[^>]*name="([^"]+)"[^>]*>/i)?.[0];
+      if (button) fields[button.match(/name="([^"]+)"/)[1]] = button.match(/value="([^"]*)"/)?.[1] ?? "";
+      if ("login" in fields) Object.assign(fields, { login, password: "any password" });
+      url = new URL(action.replaceAll("&amp;", "&"), url).href;
+      res = await request(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields).toString() });
+    }
+    throw new Error("too many redirects");
+  }
+  return { jar, cookiesOf, request, follow };
 }
