@@ -26,6 +26,7 @@ pub fn document(gateway: &Gateway) -> Value {
     let mut cookies: Vec<&str> = Vec::new();
     let mut uses_jwt = false;
     let mut uses_api_key = false;
+    let (mut uses_basic, mut uses_mtls, mut uses_signature) = (false, false, false);
     for route in gateway.routes.routes() {
         let Ok(parts) = pattern::parse(&route.path) else {
             continue;
@@ -33,6 +34,9 @@ pub fn document(gateway: &Gateway) -> Value {
         if let Some(auth) = &route.auth {
             uses_jwt |= auth.jwt;
             uses_api_key |= auth.api_key;
+            uses_basic |= auth.basic;
+            uses_mtls |= auth.mtls;
+            uses_signature |= auth.signature;
             if let Some(cookie) = auth.cookie.as_deref().filter(|c| !cookies.contains(c)) {
                 cookies.push(cookie);
             }
@@ -75,6 +79,32 @@ pub fn document(gateway: &Gateway) -> Value {
             "apiKey".into(),
             json!({"type": "apiKey", "in": "header", "name": gateway.auth.api_key_header}),
         );
+    }
+    if uses_basic {
+        schemes.insert("basic".into(), json!({"type": "http", "scheme": "basic"}));
+    }
+    if uses_mtls {
+        schemes.insert(
+            "mutualTLS".into(),
+            json!({"type": "mutualTLS", "description": "A client certificate listed in auth.client_certificates."}),
+        );
+    }
+    if uses_signature {
+        schemes.insert(
+            "signature".into(),
+            json!({"type": "apiKey", "in": "header", "name": "Signature",
+                   "description": "An HTTP Message Signature (RFC 9421, hmac-sha256) with Signature-Input covering @method, @path, @authority and Content-Digest."}),
+        );
+    }
+    if uses_jwt {
+        for issuer in gateway.auth.issuers.values() {
+            if let Some(discovery) = &issuer.discovery {
+                schemes.insert(
+                    format!("oidc-{}", issuer.name),
+                    json!({"type": "openIdConnect", "openIdConnectUrl": discovery.url}),
+                );
+            }
+        }
     }
     for cookie in cookies {
         schemes.insert(
@@ -244,7 +274,7 @@ fn operation(
         op["x-gateway-policies"] = json!(policies);
     }
     if let Some(auth) = &route.auth {
-        op["security"] = security(auth);
+        op["security"] = security(gateway, auth);
         let scopes = auth.scopes.names();
         if !scopes.is_empty() {
             op["x-gateway-scopes"] = json!(scopes);
@@ -298,10 +328,28 @@ fn mocked(mock: &Mock) -> Value {
 }
 
 /// Alternatives the route accepts; an empty requirement when credentials are optional.
-fn security(auth: &RouteAuth) -> Value {
+fn security(gateway: &Gateway, auth: &RouteAuth) -> Value {
     let mut alternatives = Vec::new();
     if auth.jwt {
         alternatives.push(json!({"bearer": []}));
+        let discovered = gateway
+            .auth
+            .issuers
+            .values()
+            .filter(|i| i.discovery.is_some())
+            .filter(|i| auth.issuers.is_empty() || auth.issuers.contains(&i.name));
+        for issuer in discovered {
+            alternatives.push(json!({ format!("oidc-{}", issuer.name): [] }));
+        }
+    }
+    for (accepted, scheme) in [
+        (auth.basic, "basic"),
+        (auth.mtls, "mutualTLS"),
+        (auth.signature, "signature"),
+    ] {
+        if accepted {
+            alternatives.push(json!({ scheme: [] }));
+        }
     }
     if auth.api_key {
         alternatives.push(json!({"apiKey": []}));
@@ -501,6 +549,35 @@ mod tests {
         assert_eq!(pet["x-gateway-policies"][1]["kind"], "worker");
         let demo = &doc["paths"]["/demo"]["get"]["responses"]["default"];
         assert_eq!(demo["content"]["application/json"]["example"]["ok"], true);
+    }
+
+    #[test]
+    fn the_other_credentials_are_security_schemes() {
+        let doc = json!({
+            "version": 1,
+            "services": {"users": {"upstreams": ["http://127.0.0.1:1"]}},
+            "auth": {
+                "issuers": {"idp": {"issuer": "https://idp.test", "audiences": ["api"], "algorithms": ["RS256"], "discovery": true}},
+                "signatures": {"keys": {"k": {"secret_var": "K"}}}
+            },
+            "routes": [
+                {"name": "all", "path": "/all", "service": "users", "auth": {"mode": "required", "schemes": ["jwt", "basic", "mtls", "signature"]}}
+            ]
+        });
+        let doc = document(&compile(&doc.to_string()).expect("valid"));
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(
+            schemes["oidc-idp"]["openIdConnectUrl"],
+            "https://idp.test/.well-known/openid-configuration"
+        );
+        assert_eq!(schemes["basic"]["scheme"], "basic");
+        assert_eq!(schemes["mutualTLS"]["type"], "mutualTLS");
+        assert_eq!(schemes["signature"]["name"], "Signature");
+        let security = doc["paths"]["/all"]["get"]["security"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(security.len(), 5, "{security:?}");
     }
 
     #[test]

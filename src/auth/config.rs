@@ -847,6 +847,35 @@ mod tests {
     }
 
     #[test]
+    fn routes_name_declared_sessions_and_sessions_need_a_discovered_issuer() {
+        let mut errors = Errors::default();
+        let sessions: BTreeSet<String> = ["web".to_string()].into();
+        let auth = parse_route_auth(
+            &json!({"mode": "required", "session": "web"}),
+            "$.r",
+            (&issuers(&["idp"]), false, &sessions),
+            &mut errors,
+        );
+        assert_eq!(auth.and_then(|a| a.session).as_deref(), Some("web"));
+        parse_route_auth(
+            &json!({"mode": "required", "session": "mobile"}),
+            "$.r",
+            (&issuers(&["idp"]), false, &sessions),
+            &mut errors,
+        );
+        parse_settings(
+            &json!({"issuers": {"plain": {"issuer": "https://p.test", "audiences": ["a"], "algorithms": ["RS256"], "jwks_url": "https://p.test/jwks"}},
+                    "sessions": {"web": {"issuer": "plain", "client_id": "c", "client_secret_var": "S", "key_var": "K"}}}),
+            "$.auth",
+            &mut errors,
+        );
+        assert_eq!(
+            paths(errors),
+            vec!["$.r.session", "$.auth.sessions.web.issuer"]
+        );
+    }
+
+    #[test]
     fn mistakes_are_reported_with_paths() {
         let mut errors = Errors::default();
         parse_settings(

@@ -148,6 +148,9 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["basic", "mtls", "api_key"] } }] },
       { ...base(), auth: { signatures: { max_age_seconds: 60, components: ["@method", "@path", "@authority", "@query"], keys: { k1: { secret_var: "K1", consumer: "partner", scopes: ["a"] } } } },
         routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["signature"] } }] },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
+        sessions: { web: { issuer: "idp", client_id: "web", client_secret_var: "WEB_SECRET", key_var: "SESSION_KEY", scopes: ["openid", "email"], callback_path: "/login/cb", logout_path: "/logout", after_logout: "https://www.example.com/", refresh_before_seconds: 30, max_age_seconds: 3600 } } },
+        routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", session: "web" } }] },
       { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
       {
         ...base(),
@@ -237,6 +240,10 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["kerberos"] } }] },
       { ...base(), auth: { signatures: { keys: { k1: { secret: "inline" } } } } },
       { ...base(), auth: { signatures: { max_age_seconds: 0, keys: {} } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
+        sessions: { web: { issuer: "idp", client_id: "web", client_secret_var: "WEB_SECRET", key_var: "SESSION_KEY", scopes: ["email"] } } } },
+      { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
+        sessions: { web: { issuer: "idp", client_id: "web", client_secret_var: "WEB_SECRET", key_var: "SESSION_KEY", callback_path: "//evil" } } } },
     ],
   };
   const files = [];

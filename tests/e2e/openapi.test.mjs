@@ -17,7 +17,11 @@ const wide = {
   openapi: { title: "Wide", version: "2.3.0", servers: ["https://api.example.com"] },
   services: { a: { upstreams: ["http://127.0.0.1:1"] }, b: { upstreams: ["http://127.0.0.1:2"] } },
   auth: {
-    issuers: { idp: { issuer: "https://idp.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: "http://127.0.0.1:3/jwks" } },
+    issuers: {
+      idp: { issuer: "https://idp.test/", audiences: ["api"], algorithms: ["RS256"], jwks_url: "http://127.0.0.1:3/jwks" },
+      oidc: { issuer: "https://oidc.test", audiences: ["api"], algorithms: ["RS256"], discovery: true },
+    },
+    signatures: { keys: { partner: { secret_var: "PARTNER_KEY" } } },
     api_keys: { header: "x-key" },
   },
   rate_limits: { "per-ip": { quota: { limit: 10, window: "minute" }, key: ["ip"] } },
@@ -35,6 +39,7 @@ const wide = {
         headers: { properties: { "x-tenant": { type: "string" } } },
         body: { $ref: "#/$defs/item", $defs: { item: { type: "object", required: ["name"], properties: { name: { type: "string" } } } } } } },
       { name: "ext", when: { header: { "x-beta": "1" } }, http: { url: "https://auth.example/check" } }] },
+    { name: "partners", methods: ["POST"], path: "/partners", service: "a", auth: { mode: "required", schemes: ["basic", "mtls", "signature", "jwt"], issuers: ["oidc"] } },
     { name: "canned", methods: ["GET"], path: "/canned", service: "a", policies: [{ name: "demo", mock: { status: 201, body: { ok: true } } }] },
     { name: "view", path: "/view/{id}", aggregate: { backends: [
       { name: "x", service: "a", path: "/x/{id}" }, { name: "y", service: "b", path: "/y/{id}" }] } },
@@ -80,13 +85,13 @@ test("every feature the generator describes still validates, and reads as config
   assert.equal(doc.info.version, "2.3.0");
   const item = doc.paths["/items/{id}"];
   assert.deepEqual(Object.keys(item).sort(), ["delete", "get", "put"]);
-  assert.deepEqual(item.put.security, [{ bearer: [] }, { apiKey: [] }]);
+  assert.deepEqual(item.put.security, [{ bearer: [] }, { "oidc-oidc": [] }, { apiKey: [] }]);
   assert.equal(item.put["x-gateway-scopes"], "items:write");
   assert.deepEqual(Object.keys(item.put.responses).sort(),
     ["400", "401", "403", "408", "411", "413", "429", "431", "502", "503", "504", "default"]);
   assert.equal(doc.components.securitySchemes.apiKey.name, "x-key");
   assert.equal(doc.components.securitySchemes["cookie-sid"].in, "cookie");
-  assert.deepEqual(doc.paths["/me"].get.security, [{ bearer: [] }, { "cookie-sid": [] }, {}]);
+  assert.deepEqual(doc.paths["/me"].get.security, [{ bearer: [] }, { "oidc-oidc": [] }, { "cookie-sid": [] }, {}]);
   assert.ok(doc.paths["/files/{rest}"].get.responses.default.headers["X-Cache"]);
   assert.deepEqual(doc.paths["/files/{rest}"].get["x-gateway-also-routes"], ["admin-files"]);
   assert.ok(doc.paths["/live"].get.responses["101"]);
@@ -98,6 +103,8 @@ test("every feature the generator describes still validates, and reads as config
   assert.deepEqual(checked.requestBody.content["application/json"].schema.required, ["name"]);
   assert.match(checked.responses["502"].description, /policy-failed/);
   assert.deepEqual(doc.paths["/canned"].get.responses.default.content["application/json"].example, { ok: true });
+  assert.deepEqual(doc.paths["/partners"].post.security, [{ bearer: [] }, { "oidc-oidc": [] }, { basic: [] }, { mutualTLS: [] }, { signature: [] }]);
+  assert.equal(doc.components.securitySchemes["oidc-oidc"].type, "openIdConnect");
   // The wide document names no public path: only the admin API serves it.
   assert.equal((await gateway.fetch("/openapi.json")).status, 404);
   assert.equal((await gateway.fetch("/__gateway/openapi.json")).status, 401);
