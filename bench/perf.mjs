@@ -124,17 +124,39 @@ const ORDER = JSON.stringify({
 const postScript = path.join(tmp, "post.lua");
 fs.writeFileSync(postScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${ORDER}]]\n`);
 
+// An introspection endpoint that calls every token active: after the first request the
+// gateway answers from its introspection cache, which is what the row measures.
+const OPAQUE = "bench-opaque-access-token-0123456789abcdef";
+let introspections = 0;
+const introspection = http.createServer((req, res) => {
+  introspections += 1;
+  req.resume();
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ active: true, sub: "bench", scope: "api", exp: Math.floor(Date.now() / 1000) + 3600 }));
+  });
+});
+await new Promise((resolve) => introspection.listen(0, "127.0.0.1", resolve));
+
 const nginx = await startNginx(tmp);
 const passthrough = await startPassthrough(nginx.origin);
 const gatewayOptions = {
-  bindings: vars,
+  bindings: { ...vars, INTROSPECTION_SECRET: "bench" },
   workers: [ALLOW_WORKER],
   serviceBindings: { POLICY: "allow-policy" },
   document: {
     version: 1,
     services: { app: { upstreams: [nginx.origin] } },
     rate_limits: { generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] } },
-    auth: authSection(signers),
+    auth: {
+      issuers: {
+        ...authSection(signers).issuers,
+        opaque: {
+          issuer: "https://opaque.bench.test/", audiences: ["api"],
+          introspection: { endpoint: `http://127.0.0.1:${introspection.address().port}/introspect`, client_id: "gateway", client_secret_var: "INTROSPECTION_SECRET", cache_seconds: 3600 },
+        },
+      },
+    },
     routes: [
       { name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" },
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
@@ -143,6 +165,7 @@ const gatewayOptions = {
       // A `worker` policy that lets every request through (a JS Worker bound by a service
       // binding), and a 4 KiB JSON body sent as it is and checked by a `validate` policy.
       { name: "policy", methods: ["GET"], path: "/policy/{id}", service: "app", upstream_path: "/users/{id}", policies: [{ name: "allow", worker: { binding: "POLICY" } }] },
+      { name: "opaque", methods: ["GET"], path: "/opaque/{id}", service: "app", upstream_path: "/users/{id}", auth: { mode: "required" } },
       { name: "posted", methods: ["POST"], path: "/posted/{id}", service: "app", upstream_path: "/users/{id}" },
       { name: "validated", methods: ["POST"], path: "/validated/{id}", service: "app", upstream_path: "/users/{id}", policies: [{ name: "shape", validate: { body: ORDER_SCHEMA } }] },
       { name: "fanout", path: "/fanout/{id}", aggregate: { compose: "nest", backends: [
@@ -203,6 +226,8 @@ try {
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...both("worker policy", (base) => [`${base}/policy/1`]),
+      ...both("JWT HS256 warm", async (base) => [`${base}/jwt/1`, { headers: { authorization: `Bearer ${await mint("HS256", "warm")}` } }]),
+      ...both("opaque token, introspection cached", (base) => [`${base}/opaque/1`, { headers: { authorization: `Bearer ${OPAQUE}` } }]),
       ...both("POST 4 KiB JSON", (base) => [`${base}/posted/1`, { script: postScript }]),
       ...both("POST 4 KiB, validated", (base) => [`${base}/validated/1`, { script: postScript }]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
@@ -253,6 +278,7 @@ try {
     await run("gateway: cache hit", `${gw}/cached/1`);
     await run("gateway: 3-backend aggregation", `${gw}/fanout/1`);
     await run("gateway: worker policy", `${gw}/policy/1`);
+    await run("gateway: opaque token, introspection cached", `${gw}/opaque/1`, { headers: { authorization: `Bearer ${OPAQUE}` } });
     await run("gateway: POST 4 KiB JSON", `${gw}/posted/1`, { script: postScript });
     await run("gateway: POST 4 KiB, validated", `${gw}/validated/1`, { script: postScript });
     for (const alg of JWT_ALGS) {
@@ -268,6 +294,7 @@ try {
 } finally {
   await gateway.close();
   collector?.close();
+  introspection.close();
   await baseline?.close();
   await passthrough.close();
   nginx.stop();

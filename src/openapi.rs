@@ -104,6 +104,9 @@ pub fn document(gateway: &Gateway) -> Value {
                     json!({"type": "openIdConnect", "openIdConnectUrl": discovery.url}),
                 );
             }
+            if let Some(flows) = &issuer.oauth2 {
+                schemes.insert(format!("oauth2-{}", issuer.name), oauth2_scheme(flows));
+            }
         }
     }
     for cookie in cookies {
@@ -327,6 +330,21 @@ fn mocked(mock: &Mock) -> Value {
     })
 }
 
+/// An issuer's OAuth2 flows as a security scheme.
+fn oauth2_scheme(flows: &crate::auth::OAuth2Flows) -> Value {
+    let scopes: Map<String, Value> = flows
+        .scopes
+        .iter()
+        .map(|(scope, text)| (scope.clone(), json!(text)))
+        .collect();
+    let mut described =
+        json!({"clientCredentials": {"tokenUrl": flows.token_url, "scopes": scopes}});
+    if let Some(authorization_url) = &flows.authorization_url {
+        described["authorizationCode"] = json!({"authorizationUrl": authorization_url, "tokenUrl": flows.token_url, "scopes": scopes});
+    }
+    json!({"type": "oauth2", "flows": described})
+}
+
 /// Alternatives the route accepts; an empty requirement when credentials are optional.
 fn security(gateway: &Gateway, auth: &RouteAuth) -> Value {
     let mut alternatives = Vec::new();
@@ -340,6 +358,16 @@ fn security(gateway: &Gateway, auth: &RouteAuth) -> Value {
             .filter(|i| auth.issuers.is_empty() || auth.issuers.contains(&i.name));
         for issuer in discovered {
             alternatives.push(json!({ format!("oidc-{}", issuer.name): [] }));
+        }
+        let with_flows = gateway
+            .auth
+            .issuers
+            .values()
+            .filter(|i| i.oauth2.is_some())
+            .filter(|i| auth.issuers.is_empty() || auth.issuers.contains(&i.name));
+        for issuer in with_flows {
+            alternatives
+                .push(json!({ format!("oauth2-{}", issuer.name): auth.scopes.names_list() }));
         }
     }
     for (accepted, scheme) in [
@@ -557,7 +585,12 @@ mod tests {
             "version": 1,
             "services": {"users": {"upstreams": ["http://127.0.0.1:1"]}},
             "auth": {
-                "issuers": {"idp": {"issuer": "https://idp.test", "audiences": ["api"], "algorithms": ["RS256"], "discovery": true}},
+                "issuers": {
+                    "idp": {"issuer": "https://idp.test", "audiences": ["api"], "algorithms": ["RS256"], "discovery": true},
+                    "as": {"issuer": "https://as.test", "audiences": ["api"],
+                           "introspection": {"client_id": "gw", "client_secret_var": "S", "endpoint": "https://as.test/introspect"},
+                           "oauth2": {"token_url": "https://as.test/token", "authorization_url": "https://as.test/authorize", "scopes": {"orders:read": "Read orders"}}}
+                },
                 "signatures": {"keys": {"k": {"secret_var": "K"}}}
             },
             "routes": [
@@ -577,7 +610,16 @@ mod tests {
             .as_array()
             .unwrap()
             .clone();
-        assert_eq!(security.len(), 5, "{security:?}");
+        assert_eq!(security.len(), 6, "{security:?}");
+        let flows = &schemes["oauth2-as"]["flows"];
+        assert_eq!(
+            flows["clientCredentials"]["tokenUrl"],
+            "https://as.test/token"
+        );
+        assert_eq!(
+            flows["authorizationCode"]["scopes"]["orders:read"],
+            "Read orders"
+        );
     }
 
     #[test]

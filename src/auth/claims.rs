@@ -120,9 +120,14 @@ impl Requirement {
 
     /// The names, space separated, for `WWW-Authenticate: ... scope="..."`.
     pub fn names(&self) -> String {
+        self.names_list().join(" ")
+    }
+
+    /// The scopes or roles named, in order.
+    pub fn names_list(&self) -> Vec<String> {
         match self {
-            Requirement::None => String::new(),
-            Requirement::AllOf(n) | Requirement::AnyOf(n) => n.join(" "),
+            Requirement::None => Vec::new(),
+            Requirement::AllOf(n) | Requirement::AnyOf(n) => n.clone(),
         }
     }
 }

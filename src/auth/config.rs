@@ -12,7 +12,7 @@ use super::introspection::Introspection;
 use super::jwks::JwksSettings;
 use super::keys::{self, Alg};
 use super::settings::SessionSettings;
-use super::settings::{AuthSettings, Issuer, Mode, RouteAuth, DEFAULT_API_KEY_HEADER};
+use super::settings::{AuthSettings, Issuer, Mode, OAuth2Flows, RouteAuth, DEFAULT_API_KEY_HEADER};
 use super::signature::{Signatures, DEFAULT_COMPONENTS};
 use crate::http::{is_hop_by_hop, is_managed, is_token};
 use crate::reader::{array, index_path, key_path, named, string, strings, Errors, Object};
@@ -376,6 +376,7 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
     let keys = object.or("keys", Vec::new(), errors, parse_keys);
     let discovery = object.boolean_or("discovery", false, errors);
     let introspection = object.maybe("introspection", errors, parse_introspection);
+    let oauth2 = object.maybe("oauth2", errors, parse_oauth2);
     let jwks_url = object.optional("jwks_url").and_then(|(v, p)| {
         let url = string(v, &p, errors)?;
         match parse_upstream_url(url) {
@@ -439,6 +440,7 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         name: name.to_string(),
         discovery: discovery.then(|| Discovery::for_issuer(&issuer, (min_ttl_s, max_ttl_s))),
         introspection,
+        oauth2: oauth2?,
         rules: ClaimRules {
             issuer,
             audiences: audiences?,
@@ -459,6 +461,51 @@ fn parse_issuer(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
             }),
             _ => None,
         },
+    })
+}
+
+/// `oauth2`: `{token_url, authorization_url?, scopes?}`, for the OpenAPI document.
+fn parse_oauth2(value: &Value, path: &str, errors: &mut Errors) -> Option<OAuth2Flows> {
+    let mut object = Object::read(value, path, errors)?;
+    let url = |object: &mut Object<'_>, key: &'static str, required: bool, errors: &mut Errors| {
+        let found = if required {
+            object.required(key, errors)
+        } else {
+            object.optional(key)
+        };
+        found.map(|(v, p)| {
+            let text = string(v, &p, errors)?;
+            match parse_upstream_url(text) {
+                Ok(_) => Some(text.to_string()),
+                Err(message) => {
+                    errors.push(&p, message);
+                    None
+                }
+            }
+        })
+    };
+    let token_url = url(&mut object, "token_url", true, errors).flatten();
+    let authorization_url = url(&mut object, "authorization_url", false, errors);
+    let scopes = object.or("scopes", Vec::new(), errors, |v, p, errors| {
+        let map = v.as_object().or_else(|| {
+            errors.push(p, "expected an object mapping scopes to descriptions");
+            None
+        })?;
+        map.iter()
+            .map(|(scope, text)| {
+                string(text, &key_path(p, scope), errors).map(|t| (scope.clone(), t.to_string()))
+            })
+            .collect()
+    });
+    object.finish(errors);
+    Some(OAuth2Flows {
+        token_url: token_url?,
+        authorization_url: match authorization_url {
+            Some(None) => return None,
+            Some(found) => found,
+            None => None,
+        },
+        scopes: scopes?,
     })
 }
 

@@ -19,5 +19,5 @@ pub mod signature;
 
 pub use jwks::JwksSettings;
 pub use settings::{
-    AuthSettings, Issuer, Mode, RouteAuth, SessionSettings, DEFAULT_API_KEY_HEADER,
+    AuthSettings, Issuer, Mode, OAuth2Flows, RouteAuth, SessionSettings, DEFAULT_API_KEY_HEADER,
 };

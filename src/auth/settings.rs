@@ -52,6 +52,9 @@ pub struct Issuer {
     pub discovery: Option<discovery::Discovery>,
     /// Opaque tokens are checked at the issuer's introspection endpoint.
     pub introspection: Option<introspection::Introspection>,
+    /// The issuer's OAuth2 endpoints and scopes, as the OpenAPI document describes them
+    /// (`oauth2`); nothing at runtime reads them.
+    pub oauth2: Option<OAuth2Flows>,
     /// Shortest time between two refetches of a discovered key set forced by unknown `kid`s.
     pub refetch_ms: f64,
 }
@@ -112,4 +115,14 @@ pub struct SessionSettings {
     pub refresh_before_s: u64,
     /// Longest a session lasts, refreshes included.
     pub max_age_s: u64,
+}
+
+/// An issuer's OAuth2 flows for the OpenAPI document: client credentials at `token_url`, and
+/// authorization code when `authorization_url` is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Flows {
+    pub token_url: String,
+    pub authorization_url: Option<String>,
+    /// Scope → description.
+    pub scopes: Vec<(String, String)>,
 }

@@ -151,7 +151,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
         sessions: { web: { issuer: "idp", client_id: "web", client_secret_var: "WEB_SECRET", key_var: "SESSION_KEY", scopes: ["openid", "email"], callback_path: "/login/cb", logout_path: "/logout", after_logout: "https://www.example.com/", refresh_before_seconds: 30, max_age_seconds: 3600 } } },
         routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", session: "web" } }] },
-      { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" } } } } },
+      { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" },
+        oauth2: { token_url: "https://idp.example.com/token", authorization_url: "https://idp.example.com/authorize", scopes: { "orders:read": "Read orders" } } } } } },
       {
         ...base(),
         specs: { pets: { openapi: "3.1.0", paths: { "/p": { get: { operationId: "list", responses: { 200: { description: "ok", content: { "application/json": { example: [] } } } } } } } } },
@@ -240,6 +241,7 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", auth: { mode: "required", schemes: ["kerberos"] } }] },
       { ...base(), auth: { signatures: { keys: { k1: { secret: "inline" } } } } },
       { ...base(), auth: { signatures: { max_age_seconds: 0, keys: {} } } },
+      { ...base(), auth: { issuers: { opaque: { issuer: "https://idp.example.com", audiences: ["api"], introspection: { client_id: "gw", client_secret_var: "IDP_SECRET", endpoint: "https://idp.example.com/introspect" }, oauth2: { authorization_url: "https://idp.example.com/a" } } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
         sessions: { web: { issuer: "idp", client_id: "web", client_secret_var: "WEB_SECRET", key_var: "SESSION_KEY", scopes: ["email"] } } } },
       { ...base(), auth: { issuers: { idp: { issuer: "https://idp.example.com", audiences: ["api"], algorithms: ["RS256"], discovery: true } },
