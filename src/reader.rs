@@ -314,6 +314,19 @@ pub fn named<T>(
     entries
 }
 
+/// Reads the name of a secret (`wrangler secret put NAME`): letters, digits and `_`.
+pub fn secret_name(value: &Value, path: &str, errors: &mut Errors) -> Option<String> {
+    let name = string(value, path, errors)?;
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        errors.push(
+            path,
+            "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
+        );
+    }
+    valid.then(|| name.to_string())
+}
+
 /// Reads a name (of a route, backend, policy, …), or records why it is not one.
 pub fn name(value: &Value, path: &str, errors: &mut Errors) -> Option<String> {
     let name = string(value, path, errors)?;

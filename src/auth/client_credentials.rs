@@ -4,14 +4,11 @@
 
 use std::cell::RefCell;
 
-use base64::Engine;
 use serde_json::Value;
 
+use super::client::{self, FETCH_TIMEOUT_MS};
 use super::shared::{self, Fetched};
-use crate::platform::fetch;
 
-/// Deadline for the token endpoint's whole answer.
-const FETCH_TIMEOUT_MS: u64 = 5_000;
 /// A token is renewed this long before it expires.
 const EARLY_MS: f64 = 30_000.0;
 
@@ -54,40 +51,16 @@ impl ClientCredentials {
     }
 
     async fn fetch(&self, env: &worker::Env) -> Result<(String, f64), String> {
-        let secret = env
-            .secret(&self.client_secret_var)
-            .map(|s| s.to_string())
-            .map_err(|_| format!("the secret {} is not set", self.client_secret_var))?;
-        let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            form(&self.client_id),
-            form(&secret)
-        ));
-        let headers = [
-            (
-                "content-type".to_string(),
-                "application/x-www-form-urlencoded".to_string(),
-            ),
-            ("accept".to_string(), "application/json".to_string()),
-            ("authorization".to_string(), format!("Basic {basic}")),
-        ];
-        let mut body = String::from("grant_type=client_credentials");
+        let mut pairs = vec![("grant_type", "client_credentials")];
         if let Some(scope) = &self.scope {
-            body.push_str(&format!("&scope={}", form(scope)));
+            pairs.push(("scope", scope));
         }
         if let Some(resource) = &self.resource {
-            body.push_str(&format!("&resource={}", form(resource)));
+            pairs.push(("resource", resource));
         }
-        let answer = fetch::text_within(
-            &self.token_url,
-            "POST",
-            &headers,
-            Some(body.into_bytes()),
-            FETCH_TIMEOUT_MS,
-        )
-        .await
-        .ok_or_else(|| format!("token endpoint: no answer within {FETCH_TIMEOUT_MS} ms"))??;
+        let endpoint = (self.token_url.as_str(), "token endpoint");
+        let client = (self.client_id.as_str(), self.client_secret_var.as_str());
+        let answer = client::post_form(env, endpoint, client, &pairs).await?;
         if answer.status != 200 {
             return Err(format!("token endpoint answered {}", answer.status));
         }

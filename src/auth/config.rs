@@ -104,23 +104,12 @@ fn parse_session(
     let client_id = object
         .required("client_id", errors)
         .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
-    let secret_name = |v: &Value, p: &str, errors: &mut Errors| {
-        let name = string(v, p, errors)?;
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            errors.push(
-                p,
-                "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
-            );
-        }
-        valid.then(|| name.to_string())
-    };
     let client_secret_var = object
         .required("client_secret_var", errors)
-        .and_then(|(v, p)| secret_name(v, &p, errors));
+        .and_then(|(v, p)| crate::reader::secret_name(v, &p, errors));
     let key_var = object
         .required("key_var", errors)
-        .and_then(|(v, p)| secret_name(v, &p, errors));
+        .and_then(|(v, p)| crate::reader::secret_name(v, &p, errors));
     let scopes = object.or(
         "scopes",
         vec!["openid".to_string()],
@@ -233,15 +222,9 @@ fn parse_signatures(value: &Value, path: &str, errors: &mut Errors) -> Option<Si
     let keys = object.required("keys", errors).map(|(v, p)| {
         named(v, &p, "key ids to keys", errors, |keyid, v, p, errors| {
             let mut entry = Object::read(v, p, errors)?;
-            let secret_var = entry.required("secret_var", errors).and_then(|(v, p)| {
-                let name = string(v, &p, errors)?;
-                let valid =
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    errors.push(&p, "must name a secret (letters, digits and '_')");
-                }
-                valid.then(|| name.to_string())
-            });
+            let secret_var = entry
+                .required("secret_var", errors)
+                .and_then(|(v, p)| crate::reader::secret_name(v, &p, errors));
             let consumer = entry.maybe_string("consumer", errors);
             let scopes = entry.strings_or_empty("scopes", errors);
             let plan = entry.maybe_string("plan", errors);
@@ -517,18 +500,7 @@ fn parse_introspection(value: &Value, path: &str, errors: &mut Errors) -> Option
         .and_then(|(v, p)| string(v, &p, errors).map(str::to_string));
     let client_secret_var = object
         .required("client_secret_var", errors)
-        .and_then(|(v, p)| {
-            let name = string(v, &p, errors)?;
-            let valid =
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                errors.push(
-                    &p,
-                    "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
-                );
-            }
-            valid.then(|| name.to_string())
-        });
+        .and_then(|(v, p)| crate::reader::secret_name(v, &p, errors));
     let endpoint = object.optional("endpoint").and_then(|(v, p)| {
         let url = string(v, &p, errors)?;
         match parse_upstream_url(url) {

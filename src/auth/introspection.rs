@@ -4,16 +4,13 @@
 
 use std::cell::RefCell;
 
-use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::claims::ClaimRules;
+use super::client;
 use crate::digest::sha256_hex;
 use crate::memo::Expiring;
-use crate::platform::fetch;
 
-/// Deadline for the introspection endpoint's whole answer.
-const FETCH_TIMEOUT_MS: u64 = 5_000;
 /// Answers kept per isolate.
 const CAPACITY: usize = 10_000;
 
@@ -51,31 +48,12 @@ pub async fn introspect(
     {
         return Ok(answer);
     }
-    let secret = env
-        .secret(&settings.client_secret_var)
-        .map(|s| s.to_string())
-        .map_err(|_| format!("the secret {} is not set", settings.client_secret_var))?;
-    let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let credentials = format!("{}:{}", form(&settings.client_id), form(&secret));
-    let basic = base64::engine::general_purpose::STANDARD.encode(credentials);
-    let headers = [
-        (
-            "content-type".to_string(),
-            "application/x-www-form-urlencoded".to_string(),
-        ),
-        ("accept".to_string(), "application/json".to_string()),
-        ("authorization".to_string(), format!("Basic {basic}")),
-    ];
-    let body = format!("token={}&token_type_hint=access_token", form(token));
-    let answer = fetch::text_within(
-        endpoint,
-        "POST",
-        &headers,
-        Some(body.into_bytes()),
-        FETCH_TIMEOUT_MS,
-    )
-    .await
-    .ok_or_else(|| format!("introspection: no answer within {FETCH_TIMEOUT_MS} ms"))??;
+    let client = (
+        settings.client_id.as_str(),
+        settings.client_secret_var.as_str(),
+    );
+    let pairs = [("token", token), ("token_type_hint", "access_token")];
+    let answer = client::post_form(env, (endpoint, "introspection"), client, &pairs).await?;
     if answer.status != 200 {
         return Err(format!("introspection answered {}", answer.status));
     }

@@ -6,6 +6,7 @@ pub mod authenticate;
 pub mod basic;
 pub mod certificate;
 pub mod claims;
+pub mod client;
 pub mod client_credentials;
 pub mod config;
 pub mod discovery;

@@ -11,14 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::authenticate::{verify_id_token, Principal};
+use super::client;
 use super::discovery::{self, Metadata};
 use super::settings::{AuthSettings, Issuer, SessionSettings};
 use crate::digest;
 use crate::http::{cookie, header};
-use crate::platform::{self, fetch};
+use crate::platform;
 
-/// Deadline for the token endpoint's answer.
-const FETCH_TIMEOUT_MS: u64 = 5_000;
 /// How long a login may take, from the redirect to the callback.
 const LOGIN_MAX_AGE_S: u64 = 600;
 
@@ -395,36 +394,11 @@ async fn token_request(
         .token_endpoint
         .as_deref()
         .ok_or("the provider names no token_endpoint")?;
-    let secret = env
-        .secret(&settings.client_secret_var)
-        .map(|s| s.to_string())
-        .map_err(|_| format!("the secret {} is not set", settings.client_secret_var))?;
-    let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        form(&settings.client_id),
-        form(&secret)
-    ));
-    let headers = [
-        (
-            "content-type".to_string(),
-            "application/x-www-form-urlencoded".to_string(),
-        ),
-        ("accept".to_string(), "application/json".to_string()),
-        ("authorization".to_string(), format!("Basic {basic}")),
-    ];
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(grant)
-        .finish();
-    let answer = fetch::text_within(
-        endpoint,
-        "POST",
-        &headers,
-        Some(body.into_bytes()),
-        FETCH_TIMEOUT_MS,
-    )
-    .await
-    .ok_or_else(|| format!("token endpoint: no answer within {FETCH_TIMEOUT_MS} ms"))??;
+    let client = (
+        settings.client_id.as_str(),
+        settings.client_secret_var.as_str(),
+    );
+    let answer = client::post_form(env, (endpoint, "token endpoint"), client, grant).await?;
     let value: Value = serde_json::from_str(&answer.text)
         .map_err(|_| format!("token endpoint answered {} without JSON", answer.status))?;
     if answer.status != 200 {

@@ -82,18 +82,7 @@ fn parse_client_credentials(
         .and_then(|(v, p)| crate::reader::string(v, &p, errors).map(str::to_string));
     let client_secret_var = object
         .required("client_secret_var", errors)
-        .and_then(|(v, p)| {
-            let name = crate::reader::string(v, &p, errors)?;
-            let valid =
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
-                errors.push(
-                    &p,
-                    "must name a secret (letters, digits and '_'), set with `wrangler secret put`",
-                );
-            }
-            valid.then(|| name.to_string())
-        });
+        .and_then(|(v, p)| crate::reader::secret_name(v, &p, errors));
     let scope = object.maybe_string("scope", errors);
     let resource = object.maybe_string("resource", errors);
     object.finish(errors);

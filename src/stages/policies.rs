@@ -137,6 +137,10 @@ async fn on_response(
     policy: &Policy,
     mut reply: Reply,
 ) -> Result<Reply, GatewayError> {
+    // Most policies do nothing on the way out: no parameters to decode for them.
+    if !policy.has_response_phase() {
+        return Ok(reply);
+    }
     let params = decoded_params(ex.params());
     match &policy.kind {
         Kind::Worker(call) | Kind::Http(call) if call.response_phase => {
