@@ -2,6 +2,7 @@
 //! from it alone.
 
 use crate::error::GatewayError;
+use crate::firewall::inspect::Verdict;
 use crate::metrics::{Sample, UNROUTED};
 use std::rc::Rc;
 
@@ -53,6 +54,9 @@ pub struct RequestContext {
     pub logged_headers: Vec<(String, String)>,
     /// Records the request's spans when the deployment exports traces.
     pub tracer: Tracer,
+    /// What the firewall found, when it found anything (or a custom rule let the request
+    /// skip it).
+    pub firewall: Option<Verdict>,
 }
 
 impl RequestContext {
@@ -81,6 +85,7 @@ impl RequestContext {
             log_policy: None,
             logged_headers: Vec::new(),
             tracer: Tracer::default(),
+            firewall: None,
         }
     }
 
@@ -121,6 +126,7 @@ impl RequestContext {
                     .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
                     .collect()
             }),
+            firewall: self.firewall.as_ref().map(firewall_record),
             sampled: self
                 .log_policy
                 .as_ref()
@@ -199,8 +205,34 @@ impl RequestContext {
             error_code: self.error.as_ref().map(|(code, _)| *code),
             at_ms: now_ms,
             version: self.config_version.clone(),
+            firewall: self
+                .firewall
+                .as_ref()
+                .filter(|v| !v.matches.is_empty())
+                .map(|v| (v.refuse, v.rule_ids())),
         }
     }
+}
+
+/// The access log's `firewall` object: mode, score, threshold, whether the request was
+/// refused, and each matched rule with the target it matched in (never the value).
+fn firewall_record(verdict: &Verdict) -> serde_json::Value {
+    let matches: Vec<serde_json::Value> = verdict
+        .matches
+        .iter()
+        .map(|m| serde_json::json!({"rule": m.rule, "target": m.target, "score": m.score}))
+        .collect();
+    let mut record = serde_json::json!({
+        "mode": verdict.mode.name(),
+        "score": verdict.score,
+        "threshold": verdict.threshold,
+        "blocked": verdict.refuse,
+        "matches": matches,
+    });
+    if let Some(rule) = &verdict.allowed_by {
+        record["allowed_by"] = serde_json::Value::String(rule.clone());
+    }
+    record
 }
 
 #[cfg(test)]

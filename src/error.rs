@@ -134,6 +134,9 @@ pub enum GatewayError {
     LoginFailed { cause: String },
     /// An unsafe method with a session cookie from another origin (cross-site request forgery).
     CsrfRefused,
+    /// The firewall found the request malicious: the ids of the rules that matched (never the
+    /// payload) and the anomaly score they add up to.
+    FirewallBlocked { rules: Vec<String>, score: u32 },
     /// A bug or platform failure inside the gateway.
     Internal { cause: String },
 }
@@ -167,6 +170,9 @@ pub struct ProblemBody {
     /// The policy that refused or failed the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The firewall rules that refused the request (`waf-blocked` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 /// Prefix of every problem `type`; the code follows it.
@@ -217,6 +223,7 @@ impl GatewayError {
             Self::PolicyFailed { .. } => "policy-failed",
             Self::LoginFailed { .. } => "login-failed",
             Self::CsrfRefused => "csrf-refused",
+            Self::FirewallBlocked { .. } => "waf-blocked",
             Self::Internal { .. } => "internal-error",
         }
     }
@@ -255,6 +262,7 @@ impl GatewayError {
             | Self::RequestInvalid { .. }
             | Self::InvalidBody { .. }
             | Self::LoginFailed { .. }
+            | Self::FirewallBlocked { .. }
             | Self::CsrfRefused => Fault::Client,
             Self::UpstreamUnreachable { .. }
             | Self::UpstreamTimeout { .. }
@@ -296,6 +304,7 @@ impl GatewayError {
             | Self::IpDenied
             | Self::CorsRefused { .. }
             | Self::CsrfRefused
+            | Self::FirewallBlocked { .. }
             | Self::AdminForbidden { .. } => 403,
             Self::ConfigConflict { .. } => 412,
             Self::HeadersTooLarge { .. } => 431,
@@ -342,6 +351,7 @@ impl GatewayError {
             | Self::IpDenied
             | Self::CorsRefused { .. }
             | Self::CsrfRefused
+            | Self::FirewallBlocked { .. }
             | Self::AdminForbidden { .. } => "Forbidden",
             Self::ConfigConflict { .. } => "Precondition Failed",
             Self::HeadersTooLarge { .. } => "Request Header Fields Too Large",
@@ -487,6 +497,9 @@ impl GatewayError {
             Self::CsrfRefused => {
                 "A request that changes something must come from this site's own pages.".into()
             }
+            Self::FirewallBlocked { .. } => {
+                "The request was refused by the firewall; quote the request id to have it looked into.".into()
+            }
             Self::Internal { .. } => "The gateway failed to handle this request.".into(),
         }
     }
@@ -592,6 +605,10 @@ impl GatewayError {
                     | Self::InvalidBody { policy, .. }
                     | Self::PolicyFailed { policy, .. } => Some(policy.clone()),
                     _ => None,
+                },
+                rules: match self {
+                    Self::FirewallBlocked { rules, .. } => rules.clone(),
+                    _ => Vec::new(),
                 },
             },
         }

@@ -23,6 +23,7 @@ pub mod deployment;
 pub mod digest;
 pub mod error;
 pub mod exchange;
+pub mod firewall;
 pub mod http;
 pub mod memo;
 pub mod metrics;

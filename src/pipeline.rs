@@ -23,6 +23,8 @@
 //!    │
 //!  edge security ───── address, size or origin refused ────▶ 403 / 411 / 413 / 431 (preflight ▶ 204)
 //!    │
+//!  firewall ────────── anomaly score at the threshold ─────▶ 403 waf-blocked (log mode: passes)
+//!    │
 //!  authenticate ────── no / bad credentials, missing scope ▶ 401 / 403 (503 if keys unknowable)
 //!    │
 //!  revocation ──────── a revoked consumer, token or subject ▶ 401
@@ -107,6 +109,9 @@ stages! {
     Route => stages::route::Route,
     /// Before authentication: a refused address or origin costs nothing more.
     EdgeSecurity => stages::edge_security::EdgeSecurity,
+    /// After the cheap refusals, before authentication: an attack costs no key lookup,
+    /// limit or origin call.
+    Firewall => stages::firewall::Firewall,
     /// Before rate limiting: who is asking decides the limit and the plan.
     Authenticate => stages::authenticate::Authenticate,
     /// Right after it: a revoked credential is refused before it costs a limit or a call.

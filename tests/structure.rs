@@ -10,6 +10,7 @@
 //! observe     observe
 //! metrics     metrics
 //! domains     routing upstream resilience security auth cache rate_limit aggregate changes
+//!             condition policy firewall
 //! config      config
 //! exchange    context exchange
 //! operators   openapi admin
@@ -47,6 +48,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("changes", 4),
     ("condition", 4),
     ("policy", 4),
+    ("firewall", 4),
     ("config", 5),
     ("context", 6),
     ("exchange", 6),
@@ -69,6 +71,7 @@ const DOMAINS: &[&str] = &[
     "changes",
     "condition",
     "policy",
+    "firewall",
 ];
 
 #[test]

@@ -191,6 +191,7 @@ mod tests {
                 error_code: None,
                 at_ms: 0.0,
                 version: None,
+                firewall: None,
             });
         }
         s

@@ -10,6 +10,7 @@ use super::route::{parse_routes, Declared, Route};
 use crate::auth::config::parse_settings;
 use crate::auth::AuthSettings;
 use crate::changes::config::{parse_changes, ChangeSettings};
+use crate::firewall::config::parse_firewall;
 use crate::observe::config::{parse_access_log, AccessLogPolicy};
 use crate::policy::spec::parse_specs;
 use crate::rate_limit::config::{parse_plans, parse_policies, RateLimits};
@@ -94,6 +95,11 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
         .optional("security")
         .and_then(|(value, path)| parse_security(value, &path, &SecurityPolicy::default(), errors))
         .unwrap_or_default();
+    let firewall = root
+        .optional("firewall")
+        .and_then(|(value, path)| parse_firewall(value, &path, errors))
+        .flatten()
+        .map(std::rc::Rc::new);
     let specs = root
         .optional("specs")
         .map(|(value, path)| parse_specs(value, &path, errors))
@@ -101,6 +107,7 @@ pub fn parse(document: &Value, errors: &mut Errors) -> Document {
     let declared_sessions = keys_of(document.get("auth").and_then(|a| a.get("sessions")));
     let declared = Declared {
         security: &security,
+        firewall: &firewall,
         services: &declared_services,
         calls: &calls,
         policies: &declared_policies,

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::rc::Rc;
+
 use serde_json::Value;
 
 use crate::aggregate::config::{parse_aggregate, Scope};
@@ -12,6 +14,8 @@ use crate::auth::RouteAuth;
 use crate::cache::config::{parse_route_cache, CachePolicy};
 use crate::condition::config::parse_condition;
 use crate::condition::Condition;
+use crate::firewall::config::parse_firewall;
+use crate::firewall::settings::Firewall;
 use crate::policy::config::parse_policies;
 use crate::policy::Policy;
 use crate::rate_limit::config::parse_route_policies;
@@ -68,6 +72,9 @@ pub struct Route {
     /// WebSocket upgrades are passed through to the service (after authentication and rate
     /// limiting of the handshake).
     pub websocket: bool,
+    /// The web application firewall: the route's own `firewall`, or the document's (none
+    /// when neither names one, or the route says `false`).
+    pub firewall: Option<Rc<Firewall>>,
     /// The route's policies, in order (none by default).
     pub policies: Vec<Policy>,
     /// Services chosen by condition before `service`: the first whose `when` holds.
@@ -105,6 +112,8 @@ impl Routable for Route {
 pub struct Declared<'a> {
     /// The document's `security`, which routes inherit.
     pub security: &'a SecurityPolicy,
+    /// The document's `firewall`, which routes inherit unless they name their own.
+    pub firewall: &'a Option<Rc<Firewall>>,
     pub services: &'a BTreeSet<String>,
     /// Service name → subrequests one call may make (1 + retries).
     pub calls: &'a BTreeMap<String, usize>,
@@ -259,6 +268,12 @@ fn parse_route(
         errors,
         |v, p, errors| parse_security(v, p, declared.security, errors),
     );
+    let firewall = object.or(
+        "firewall",
+        declared.firewall.clone(),
+        errors,
+        |v, p, errors| parse_firewall(v, p, errors).map(|f| f.map(Rc::new)),
+    );
     let fallback = object.maybe("fallback", errors, parse_fallback);
     let versions = object.maybe("versions", errors, |v, p, errors| {
         parse_versions(v, p, declared.services, errors)
@@ -305,6 +320,7 @@ fn parse_route(
         fallback: fallback?,
         versions: versions?,
         security: security?,
+        firewall: firewall?,
         websocket: websocket?,
         policies: policies?,
         choices: choices?,

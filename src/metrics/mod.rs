@@ -47,6 +47,11 @@ pub struct Stats {
     /// a failed backend.
     #[serde(default)]
     pub upstream_errors: u64,
+    /// Requests the firewall refused, and requests it found something in (refused or not).
+    #[serde(default)]
+    pub firewall_blocked: u64,
+    #[serde(default)]
+    pub firewall_detected: u64,
 }
 
 /// One finished request, as the metrics see it.
@@ -62,6 +67,9 @@ pub struct Sample {
     /// that a rollout can compare versions.
     pub version: Option<String>,
     pub at_ms: f64,
+    /// The firewall rules that matched (each counted on its own as `#id`), and whether the
+    /// request was refused.
+    pub firewall: Option<(bool, Vec<String>)>,
 }
 
 impl Sample {
@@ -115,6 +123,10 @@ impl Stats {
             ) => self.upstream_errors += 1,
             _ => {}
         }
+        if let Some((refused, _)) = &sample.firewall {
+            self.firewall_detected += 1;
+            self.firewall_blocked += u64::from(*refused);
+        }
     }
 
     pub fn merge(&mut self, other: &Stats) {
@@ -136,6 +148,8 @@ impl Stats {
         self.rate_limited += other.rate_limited;
         self.auth_failures += other.auth_failures;
         self.upstream_errors += other.upstream_errors;
+        self.firewall_blocked += other.firewall_blocked;
+        self.firewall_detected += other.firewall_detected;
     }
 }
 
@@ -169,6 +183,14 @@ pub fn add(batch: &mut Batch, sample: &Sample) {
             .or_default()
             .add(sample);
     }
+    if let Some((refused, rules)) = &sample.firewall {
+        for rule in rules {
+            let stats = minute.entry(format!("{FIREWALL_ENTRY}{rule}")).or_default();
+            stats.requests += 1;
+            stats.firewall_detected += 1;
+            stats.firewall_blocked += u64::from(*refused);
+        }
+    }
 }
 
 /// Entries of a batch that count a configuration version rather than a route start with this
@@ -176,6 +198,13 @@ pub fn add(batch: &mut Batch, sample: &Sample) {
 pub const VERSION_ENTRY: char = '@';
 /// Entries that count a circuit breaker's openings (in `requests`) start with this.
 pub const BREAKER_ENTRY: char = '!';
+/// Entries that count the requests a firewall rule matched (and refused) start with this.
+pub const FIREWALL_ENTRY: char = '#';
+
+/// Whether a batch entry counts a route (not a version, a breaker or a firewall rule).
+pub fn is_route_entry(name: &str) -> bool {
+    !name.starts_with([VERSION_ENTRY, BREAKER_ENTRY, FIREWALL_ENTRY])
+}
 
 /// Counts one opening of the circuit of `upstream` in `minute`.
 pub fn add_breaker_open(batch: &mut Batch, minute: u64, upstream: &str) {
@@ -201,12 +230,17 @@ pub fn merge(into: &mut Batch, other: &Batch) {
 pub fn summarize(batch: &Batch, from_minute: u64, to_minute: u64) -> Value {
     let mut per_route: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut per_version: BTreeMap<&str, Stats> = BTreeMap::new();
+    let mut per_rule: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut minutes = Vec::new();
     for minute in from_minute..=to_minute {
         let mut all = Stats::default();
         if let Some(routes) = batch.get(&minute) {
             for (route, stats) in routes {
                 if route.starts_with(BREAKER_ENTRY) {
+                    continue;
+                }
+                if let Some(rule) = route.strip_prefix(FIREWALL_ENTRY) {
+                    per_rule.entry(rule).or_default().merge(stats);
                     continue;
                 }
                 match route.strip_prefix(VERSION_ENTRY) {
@@ -235,6 +269,13 @@ pub fn summarize(batch: &Batch, from_minute: u64, to_minute: u64) -> Value {
             .iter()
             .map(|(version, stats)| (version.to_string(), view(stats)))
             .collect::<serde_json::Map<String, Value>>(),
+        "firewall_rules": per_rule
+            .iter()
+            .map(|(rule, stats)| {
+                let counts = json!({"matched": stats.firewall_detected, "blocked": stats.firewall_blocked});
+                (rule.to_string(), counts)
+            })
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 
@@ -255,6 +296,7 @@ fn view(stats: &Stats) -> Value {
         "rate_limited": stats.rate_limited,
         "auth_failures": stats.auth_failures,
         "upstream_errors": stats.upstream_errors,
+        "firewall": {"blocked": stats.firewall_blocked, "detected": stats.firewall_detected},
     })
 }
 
@@ -272,6 +314,7 @@ mod tests {
             error_code: None,
             at_ms,
             version: None,
+            firewall: None,
         }
     }
 

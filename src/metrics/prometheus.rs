@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Stats, BREAKER_ENTRY, LATENCY_BOUNDS_MS, VERSION_ENTRY};
+use super::{
+    is_route_entry, Stats, BREAKER_ENTRY, FIREWALL_ENTRY, LATENCY_BOUNDS_MS, VERSION_ENTRY,
+};
 
 /// The exposition format's media type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -48,7 +50,7 @@ fn histogram(out: &mut String, name: &str, label: &str, counts: &[u64], sum_ms: 
 pub fn render(totals: &BTreeMap<String, Stats>) -> String {
     let routes: Vec<(String, &Stats)> = totals
         .iter()
-        .filter(|(name, _)| !name.starts_with(VERSION_ENTRY) && !name.starts_with(BREAKER_ENTRY))
+        .filter(|(name, _)| is_route_entry(name))
         .map(|(name, stats)| (format!("route=\"{}\"", escape(name)), stats))
         .collect();
     let mut out = String::new();
@@ -129,6 +131,26 @@ pub fn render(totals: &BTreeMap<String, Stats>) -> String {
     }
     family(
         &mut out,
+        "gateway_firewall_matches_total",
+        "counter",
+        "Requests a firewall rule matched, and whether they were refused.",
+    );
+    for (name, stats) in totals {
+        if let Some(rule) = name.strip_prefix(FIREWALL_ENTRY) {
+            let passed = stats
+                .firewall_detected
+                .saturating_sub(stats.firewall_blocked);
+            for (outcome, n) in [("blocked", stats.firewall_blocked), ("passed", passed)] {
+                let _ = writeln!(
+                    out,
+                    "gateway_firewall_matches_total{{rule=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(rule)
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
         "gateway_config_requests_total",
         "counter",
         "Requests by the configuration version that served them, and status class.",
@@ -165,6 +187,7 @@ mod tests {
                 error_code: (status == 502).then_some("upstream-unreachable"),
                 at_ms: 0.0,
                 version: None,
+                firewall: None,
             });
         }
         let mut totals = BTreeMap::new();

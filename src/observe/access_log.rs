@@ -32,6 +32,9 @@ pub struct AccessLog<'a> {
     /// The request headers the document asks for, credentials redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What the firewall found: mode, score, whether it refused, the rules and their targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<serde_json::Value>,
     /// The percent of successes logged, when successes are sampled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampled: Option<u64>,
@@ -100,6 +103,7 @@ mod tests {
             error_code: Some("upstream-unreachable"),
             error_cause: Some("connection refused"),
             headers: None,
+            firewall: None,
             sampled: None,
         };
         let text = line(&record);

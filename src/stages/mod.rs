@@ -14,6 +14,7 @@ pub mod cache_store;
 pub mod configuration;
 pub mod edge_security;
 pub mod fallback;
+pub mod firewall;
 pub mod forwarding;
 pub mod intake;
 pub mod invalidate;
