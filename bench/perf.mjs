@@ -121,7 +121,23 @@ const ORDER = JSON.stringify({
   customer: "ada@example.com",
   items: Array.from({ length: 57 }, (_, i) => ({ sku: `ABC-${String(1000 + i)}`, quantity: 1 + (i % 5), price: 9.5 + i, note: "gift wrap, please" })),
 });
+// A JSON document of ordinary records just under 64 KiB for the firewall row: every string in
+// it is read.
+const record = (i) => ({
+  id: i, name: `Customer ${i} O'Neil`, email: `c${i}@example.com`, city: "Dublin",
+  note: "Please deliver after 5 pm; ring twice & wait.", tags: ["retail", "eu"],
+});
+let RECORDS = [];
+while (JSON.stringify({ records: [...RECORDS, record(RECORDS.length)] }).length <= 65536) RECORDS.push(record(RECORDS.length));
+RECORDS = JSON.stringify({ records: RECORDS });
+const bigScript = path.join(tmp, "post-64k.lua");
+fs.writeFileSync(bigScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${RECORDS}]]\n`);
 const postScript = path.join(tmp, "post.lua");
+const BROWSING = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+  cookie: "session=3b1f0c9e2a; theme=dark; consent=analytics%3Dno",
+  referer: "https://shop.example/catalogue?page=1",
+};
 fs.writeFileSync(postScript, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[${ORDER}]]\n`);
 
 // An introspection endpoint that calls every token active: after the first request the
@@ -168,6 +184,10 @@ const gatewayOptions = {
       { name: "opaque", methods: ["GET"], path: "/opaque/{id}", service: "app", upstream_path: "/users/{id}", auth: { mode: "required" } },
       { name: "posted", methods: ["POST"], path: "/posted/{id}", service: "app", upstream_path: "/users/{id}" },
       { name: "validated", methods: ["POST"], path: "/validated/{id}", service: "app", upstream_path: "/users/{id}", policies: [{ name: "shape", validate: { body: ORDER_SCHEMA } }] },
+      // The firewall at its defaults in front of a GET with a query and a cookie, and of a
+      // 64 KiB JSON body.
+      { name: "guarded", methods: ["GET"], path: "/guarded/{id}", service: "app", upstream_path: "/users/{id}", firewall: {} },
+      { name: "guarded-post", methods: ["POST"], path: "/guarded-post/{id}", service: "app", upstream_path: "/users/{id}", firewall: { body_bytes: 131072 } },
       { name: "fanout", path: "/fanout/{id}", aggregate: { compose: "nest", backends: [
         { name: "a", service: "app", path: "/users/{id}" },
         { name: "b", service: "app", path: "/users/{id}?b" },
@@ -230,6 +250,10 @@ try {
       ...both("opaque token, introspection cached", (base) => [`${base}/opaque/1`, { headers: { authorization: `Bearer ${OPAQUE}` } }]),
       ...both("POST 4 KiB JSON", (base) => [`${base}/posted/1`, { script: postScript }]),
       ...both("POST 4 KiB, validated", (base) => [`${base}/validated/1`, { script: postScript }]),
+      ...both("GET with query and cookie", (base) => [`${base}/users/1?q=blue+suede+shoes&page=2&sort=-price`, { headers: BROWSING }]),
+      ...both("firewall, GET with query and cookie", (base) => [`${base}/guarded/1?q=blue+suede+shoes&page=2&sort=-price`, { headers: BROWSING }]),
+      ...both("POST 64 KiB JSON", (base) => [`${base}/posted/1`, { script: bigScript }]),
+      ...both("firewall, POST 64 KiB JSON", (base) => [`${base}/guarded-post/1`, { script: bigScript }]),
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
         both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, tokensFor(rps)) }])),
     ];
@@ -281,6 +305,8 @@ try {
     await run("gateway: opaque token, introspection cached", `${gw}/opaque/1`, { headers: { authorization: `Bearer ${OPAQUE}` } });
     await run("gateway: POST 4 KiB JSON", `${gw}/posted/1`, { script: postScript });
     await run("gateway: POST 4 KiB, validated", `${gw}/validated/1`, { script: postScript });
+    await run("gateway: firewall, GET with query", `${gw}/guarded/1?q=blue+suede+shoes&page=2&sort=-price`, { headers: BROWSING });
+    await run("gateway: firewall, POST 64 KiB", `${gw}/guarded-post/1`, { script: bigScript });
     for (const alg of JWT_ALGS) {
       const warm = await mint(alg, "warm");
       await run(`gateway: JWT ${alg} warm`, `${gw}/jwt/1`, { headers: { authorization: `Bearer ${warm}` } });

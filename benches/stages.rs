@@ -219,4 +219,53 @@ fn main() {
     measure("cache: decode a stored 1 KB entry", iterations, || {
         black_box(Entry::decode(black_box(&encoded)).is_some());
     });
+
+    // The firewall at its defaults: a browser's GET with a query, a cookie and a referer, and
+    // a JSON body of ordinary records just under 64 KiB.
+    let firewall = edge_gateway::firewall::settings::Firewall {
+        mode: edge_gateway::firewall::settings::Mode::Block,
+        paranoia: 1,
+        threshold: 5,
+        body_bytes: 131_072,
+        exclusions: Vec::new(),
+        rules: Vec::new(),
+    };
+    let browsing = pairs(&[
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
+        ("cookie", "session=3b1f0c9e2a; theme=dark; consent=analytics%3Dno"),
+        ("referer", "https://shop.example/catalogue?page=1"),
+        ("content-type", "application/json"),
+    ]);
+    let get = edge_gateway::firewall::inspect::Request {
+        method: "GET",
+        path: "/guarded/1",
+        query: Some("q=blue+suede+shoes&page=2&sort=-price"),
+        headers: &browsing,
+        body: None,
+        body_too_large: false,
+        ip: None,
+        cf: None,
+    };
+    measure(
+        "firewall: GET with query, cookie, referer",
+        iterations,
+        || {
+            black_box(edge_gateway::firewall::inspect::inspect(&firewall, black_box(&get)).refuse);
+        },
+    );
+    let mut records = Vec::new();
+    let record = |i: usize| serde_json::json!({"id": i, "name": format!("Customer {i} O'Neil"), "email": format!("c{i}@example.com"), "city": "Dublin", "note": "Please deliver after 5 pm; ring twice & wait.", "tags": ["retail", "eu"]});
+    while serde_json::json!({ "records": records }).to_string().len() < 65_536 - 200 {
+        records.push(record(records.len()));
+    }
+    let body = serde_json::json!({ "records": records }).to_string();
+    let post = edge_gateway::firewall::inspect::Request {
+        method: "POST",
+        query: None,
+        body: Some(body.as_bytes()),
+        ..get
+    };
+    measure("firewall: POST 64 KiB JSON", iterations / 50, || {
+        black_box(edge_gateway::firewall::inspect::inspect(&firewall, black_box(&post)).refuse);
+    });
 }

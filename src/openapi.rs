@@ -276,6 +276,14 @@ fn operation(
             .collect();
         op["x-gateway-policies"] = json!(policies);
     }
+    if let Some(firewall) = &route.firewall {
+        op["x-gateway-firewall"] = json!({
+            "mode": firewall.mode.name(),
+            "paranoia": firewall.paranoia,
+            "threshold": firewall.threshold,
+            "body_bytes": firewall.body_bytes,
+        });
+    }
     if let Some(auth) = &route.auth {
         op["security"] = security(gateway, auth);
         let scopes = auth.scopes.names();
@@ -404,7 +412,17 @@ fn error_statuses(gateway: &Gateway, route: &Route, method: &str) -> Vec<(u16, &
         .auth
         .as_ref()
         .is_some_and(|a| !a.scopes.names().is_empty() || !a.roles.names().is_empty());
-    if scoped || route.security.ip.is_some() || route.security.cors.is_some() {
+    let firewall_blocks = route
+        .firewall
+        .as_ref()
+        .is_some_and(|f| f.mode == crate::firewall::settings::Mode::Block);
+    if firewall_blocks {
+        out.push((
+            403,
+            "Refused: by the firewall (waf-blocked, naming the rules in 'rules'), a missing scope \
+             or role, an address not allowed, or a cross-origin request refused.",
+        ));
+    } else if scoped || route.security.ip.is_some() || route.security.cors.is_some() {
         out.push((
             403,
             "Refused: missing scope or role, address not allowed, or cross-origin request refused.",
@@ -501,7 +519,12 @@ const SHARED_COMPONENTS: &str = r#"{
             "pointer": {"type": "string", "description": "JSON Pointer within that part."},
             "message": {"type": "string"}}}
         },
-        "policy": {"type": "string", "description": "The policy that refused or failed the request."}
+        "policy": {"type": "string", "description": "The policy that refused or failed the request."},
+        "rules": {
+          "type": "array",
+          "description": "waf-blocked: the firewall rules that matched (built-in ids or custom rule ids); quote `request_id` to have a refusal looked into.",
+          "items": {"type": "string"}
+        }
       }
     }
   },
@@ -540,6 +563,22 @@ mod tests {
             "routes": routes,
         });
         compile(&doc.to_string()).expect("valid")
+    }
+
+    #[test]
+    fn firewalled_routes_document_the_refusal() {
+        let doc = document(&gateway(json!([
+            {"name": "guarded", "path": "/guarded", "service": "users", "firewall": {"paranoia": 2}},
+            {"name": "watched", "path": "/watched", "service": "users", "firewall": {"mode": "log"}},
+        ])));
+        let guarded = &doc["paths"]["/guarded"]["get"];
+        assert_eq!(guarded["x-gateway-firewall"]["paranoia"], 2);
+        assert!(guarded["responses"]["403"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("waf-blocked")));
+        let watched = &doc["paths"]["/watched"]["get"];
+        assert_eq!(watched["x-gateway-firewall"]["mode"], "log");
+        assert!(watched["responses"].get("403").is_none());
     }
 
     #[test]

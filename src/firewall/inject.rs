@@ -2,6 +2,8 @@
 //! the quoting and `$IFS` tricks shells ignore undone first), command substitution, and the
 //! markers of PHP, Node.js, Java and template code.
 
+use super::normalize::{calls, has_word, Present};
+
 pub const UNIX_COMMAND: u32 = 932100;
 pub const WINDOWS_COMMAND: u32 = 932110;
 pub const SUBSTITUTION: u32 = 932120;
@@ -143,36 +145,69 @@ const WINDOWS_COMMANDS: &[&str] = &[
 
 /// Injection markers in a folded value.
 pub fn detect(folded: &str, hits: &mut Vec<u32>) {
-    if folded.contains("$ifs")
-        || folded.contains("${ifs")
-        || folded.contains("$@") && folded.contains(['/', ';', '|'])
+    let present = Present::of(folded);
+    if present.any(b"$")
+        && (folded.contains("$ifs")
+            || folded.contains("${ifs")
+            || folded.contains("$@") && present.any(b"/;|"))
     {
         hits.push(SHELL_EVASION);
     }
-    // Shells drop quotes and backslashes inside words and read $IFS as a space; cmd drops `^`.
-    let shell: String = folded
-        .replace("${ifs}", " ")
-        .replace("$ifs$9", " ")
-        .replace("$ifs", " ")
-        .chars()
-        .filter(|c| !matches!(c, '\'' | '"' | '\\' | '^'))
-        .collect();
-    shell_commands(&shell, hits);
-    if [
-        "/bin/sh",
-        "/bin/bash",
-        "/bin/zsh",
-        "/dev/tcp/",
-        "/dev/udp/",
-        "/usr/bin/env",
-        "/bin/busybox",
-    ]
-    .iter()
-    .any(|p| shell.contains(p))
-    {
-        hits.push(SHELL_PATH);
+    if present.any(b";|&`({") {
+        // Shells drop quotes and backslashes inside words and read $IFS as a space; cmd drops `^`.
+        let spaced = if present.any(b"$") {
+            folded
+                .replace("${ifs}", " ")
+                .replace("$ifs$9", " ")
+                .replace("$ifs", " ")
+        } else {
+            folded.to_string()
+        };
+        let shell: String = spaced
+            .chars()
+            .filter(|c| !matches!(c, '\'' | '"' | '\\' | '^'))
+            .collect();
+        shell_commands(&shell, hits);
+        if shell.contains('/') && SHELL_PATHS.iter().any(|p| shell.contains(p)) {
+            hits.push(SHELL_PATH);
+        }
+        windows_shell(&shell, hits);
+    } else {
+        if present.any(b"/") && SHELL_PATHS.iter().any(|p| folded.contains(p)) {
+            hits.push(SHELL_PATH);
+        }
+        windows_shell(folded, hits);
     }
-    if [
+    if present.any(b"<$:(") {
+        php(folded, hits);
+    }
+    if present.any(b"_.([") {
+        node(folded, hits);
+    }
+    java(folded, present, hits);
+    if present.any(b"{%<")
+        && (folded.contains("{{")
+            || folded.contains("{%")
+            || folded.contains("${")
+            || folded.contains("#{")
+            || folded.contains("<%"))
+    {
+        templates(folded, hits);
+    }
+}
+
+const SHELL_PATHS: &[&str] = &[
+    "/bin/sh",
+    "/bin/bash",
+    "/bin/zsh",
+    "/dev/tcp/",
+    "/dev/udp/",
+    "/usr/bin/env",
+    "/bin/busybox",
+];
+
+fn windows_shell(shell: &str, hits: &mut Vec<u32>) {
+    const INVOCATIONS: &[&str] = &[
         "cmd /c",
         "cmd.exe /c",
         "cmd /k",
@@ -185,22 +220,9 @@ pub fn detect(folded: &str, hits: &mut Vec<u32>) {
         "iex(",
         "downloadstring(",
         "-encodedcommand",
-    ]
-    .iter()
-    .any(|p| shell.contains(p))
-    {
+    ];
+    if shell.contains(['/', '-', '%', '(']) && INVOCATIONS.iter().any(|p| shell.contains(p)) {
         hits.push(WINDOWS_SHELL);
-    }
-    php(folded, hits);
-    node(folded, hits);
-    java(folded, hits);
-    if folded.contains("{{")
-        || folded.contains("{%")
-        || folded.contains("${")
-        || folded.contains("#{")
-        || folded.contains("<%")
-    {
-        templates(folded, hits);
     }
 }
 
@@ -348,38 +370,44 @@ fn php(folded: &str, hits: &mut Vec<u32>) {
     const GENERIC: &[&str] = &[
         "system", "exec", "eval", "include", "require", "fopen", "readfile",
     ];
-    let called = |names: &[&str]| {
-        names.iter().any(|f| {
-            folded.match_indices(f).any(|(at, _)| {
-                let before = at.checked_sub(1).map(|i| folded.as_bytes()[i]);
-                let clean =
-                    !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-                clean && folded[at + f.len()..].trim_start().starts_with('(')
-            })
-        })
-    };
-    if called(RISKY) {
-        hits.push(PHP_FUNCTION);
-    }
-    if called(GENERIC) {
-        hits.push(PHP_GENERIC);
+    if folded.contains('(') {
+        if calls(folded, RISKY, b"") {
+            hits.push(PHP_FUNCTION);
+        }
+        if calls(folded, GENERIC, b"") {
+            hits.push(PHP_GENERIC);
+        }
     }
     // Serialized PHP objects: `O:8:"stdClass":1:{…}`.
     let bytes = folded.as_bytes();
-    if folded.match_indices("o:").any(|(at, _)| {
-        let digits = bytes[at + 2..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        digits > 0
-            && folded[at + 2 + digits..].starts_with(":\"")
-            && (at == 0 || !bytes[at - 1].is_ascii_alphanumeric())
-    }) {
+    if folded.contains(":\"")
+        && folded.match_indices("o:").any(|(at, _)| {
+            let digits = bytes[at + 2..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            digits > 0
+                && folded[at + 2 + digits..].starts_with(":\"")
+                && (at == 0 || !bytes[at - 1].is_ascii_alphanumeric())
+        })
+    {
         hits.push(PHP_OBJECT);
     }
 }
 
 fn node(folded: &str, hits: &mut Vec<u32>) {
+    let words = [
+        "child_process",
+        "process",
+        "require",
+        "_",
+        "__proto__",
+        "constructor",
+        "prototype",
+    ];
+    if !has_word(folded, &words) && !folded.contains("$$nd_func") {
+        return;
+    }
     if [
         "child_process",
         "process.mainmodule",
@@ -412,7 +440,29 @@ fn node(folded: &str, hits: &mut Vec<u32>) {
     }
 }
 
-fn java(folded: &str, hits: &mut Vec<u32>) {
+fn java(folded: &str, present: Present, hits: &mut Vec<u32>) {
+    if folded.contains("ro0ab") || folded.contains("aced0005") || folded.contains("h4siaaaaaaaa") {
+        hits.push(JAVA_SERIALIZED);
+    }
+    let words = [
+        "java",
+        "javax",
+        "getruntime",
+        "processbuilder",
+        "scriptenginemanager",
+        "getmethod",
+        "newinstance",
+        "getclass",
+        "xwork",
+        "ognl",
+        "classloader",
+        "jndi",
+        "lower",
+        "upper",
+    ];
+    if !present.any(b"%#@$") && !has_word(folded, &words) {
+        return;
+    }
     let squeezed: String = folded.chars().filter(|c| !c.is_whitespace()).collect();
     if [
         "java.lang.runtime",
@@ -433,7 +483,9 @@ fn java(folded: &str, hits: &mut Vec<u32>) {
     {
         hits.push(JAVA_RUNTIME);
     }
-    if lookups_resolved(&squeezed).contains("${jndi:") || squeezed.contains("${jndi") {
+    if squeezed.contains("${")
+        && (squeezed.contains("${jndi") || lookups_resolved(&squeezed).contains("${jndi:"))
+    {
         hits.push(JNDI);
     }
     if [
@@ -455,9 +507,6 @@ fn java(folded: &str, hits: &mut Vec<u32>) {
     .any(|w| squeezed.contains(w))
     {
         hits.push(EXPRESSION_LANGUAGE);
-    }
-    if folded.contains("ro0ab") || folded.contains("aced0005") || folded.contains("h4siaaaaaaaa") {
-        hits.push(JAVA_SERIALIZED);
     }
     if squeezed.contains("class.module.classloader")
         || squeezed.contains("class.classloader")

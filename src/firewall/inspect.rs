@@ -218,7 +218,8 @@ impl Scan<'_> {
     }
 
     /// Decodes one value and runs the detectors its kind calls for.
-    fn value(&mut self, kind: Kind, raw: &str, name: &dyn Fn() -> String) {
+    /// Whether any detector found something (whatever the level and exclusions).
+    fn value(&mut self, kind: Kind, raw: &str, name: &dyn Fn() -> String) -> bool {
         // Letters, digits and `_.@-` alone hold no payload (a path still can: `.git`).
         if raw.is_empty()
             || kind != Kind::Path
@@ -226,7 +227,13 @@ impl Scan<'_> {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'))
         {
-            return;
+            return false;
+        }
+        // The same user agent, referer, cookie and parameters come back request after request:
+        // a value found clean before is clean again.
+        let remembered = kind != Kind::Literal && kind != Kind::Text && raw.len() <= CLEAN_MAX_LEN;
+        if remembered && known_clean(kind, raw) {
+            return false;
         }
         let encoded = matches!(kind, Kind::Path | Kind::Encoded | Kind::Name);
         let (decoded, odd) = if encoded || raw.contains(['%', '&', '\\']) {
@@ -281,7 +288,12 @@ impl Scan<'_> {
         for id in &hits {
             self.record(*id, name);
         }
+        let found = !hits.is_empty();
         self.hits = hits;
+        if remembered && !found {
+            remember_clean(kind, raw);
+        }
+        found
     }
 
     fn body(&mut self, kind: BodyKind, body: &[u8], text: &str) {
@@ -290,19 +302,21 @@ impl Scan<'_> {
         match kind {
             BodyKind::Json => match serde_json::from_slice::<Value>(body) {
                 Ok(value) => {
-                    let mut found: Vec<(Kind, String, &str)> = Vec::new();
+                    // Documents repeat values (enums, cities, notes): one found clean is clean
+                    // wherever it appears again.
+                    let mut clean: std::collections::HashSet<(bool, &str)> = Default::default();
                     targets::walk_json(&value, &mut Vec::new(), &mut |path, text, is_name| {
+                        if clean.contains(&(is_name, text)) {
+                            return;
+                        }
                         let kind = if is_name { Kind::Name } else { Kind::Literal };
-                        if !text.bytes().all(|b| {
-                            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-')
-                        }) {
-                            found.push((kind, targets::pointer(path), text));
+                        let before = self.matches.len();
+                        let found =
+                            self.value(kind, text, &|| format!("body:{}", targets::pointer(path)));
+                        if !found && self.matches.len() == before {
+                            clean.insert((is_name, text));
                         }
                     });
-                    for (kind, pointer, text) in found {
-                        let target = format!("body:{pointer}");
-                        self.value(kind, text, &|| target.clone());
-                    }
                 }
                 Err(_) => malformed(self),
             },
@@ -328,10 +342,53 @@ impl Scan<'_> {
                 }
                 None => malformed(self),
             },
-            BodyKind::Text => self.value(Kind::Text, text, &|| "body".to_string()),
+            BodyKind::Text => {
+                self.value(Kind::Text, text, &|| "body".to_string());
+            }
             BodyKind::Opaque => {}
         }
     }
+}
+
+/// Values up to this long are remembered as clean, up to [`CLEAN_ENTRIES`] of them per
+/// isolate (then the memory starts over): a bounded cost, and an exact comparison, so nothing
+/// unread is ever let through.
+const CLEAN_MAX_LEN: usize = 512;
+const CLEAN_ENTRIES: usize = 2048;
+
+thread_local! {
+    static CLEAN: std::cell::RefCell<std::collections::HashMap<Box<str>, u8>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn kind_bit(kind: Kind) -> u8 {
+    match kind {
+        Kind::Path => 1,
+        Kind::Encoded => 2,
+        Kind::Name => 4,
+        Kind::Header => 8,
+        Kind::Literal => 16,
+        Kind::Text => 32,
+    }
+}
+
+fn known_clean(kind: Kind, raw: &str) -> bool {
+    CLEAN.with(|clean| {
+        clean
+            .borrow()
+            .get(raw)
+            .is_some_and(|kinds| kinds & kind_bit(kind) != 0)
+    })
+}
+
+fn remember_clean(kind: Kind, raw: &str) {
+    CLEAN.with(|clean| {
+        let mut clean = clean.borrow_mut();
+        if clean.len() >= CLEAN_ENTRIES && !clean.contains_key(raw) {
+            clean.clear();
+        }
+        *clean.entry(raw.into()).or_insert(0) |= kind_bit(kind);
+    });
 }
 
 fn id_text(rule: &Rule) -> String {

@@ -21,6 +21,55 @@ pub struct Oddities {
     pub control: bool,
 }
 
+/// Which ASCII bytes a value holds, found in one pass so each detector can skip a value that
+/// lacks every character its payloads need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Present(u128);
+
+impl Present {
+    pub fn of(text: &str) -> Self {
+        let mut bits = 0u128;
+        for b in text.bytes().filter(u8::is_ascii) {
+            bits |= 1 << b;
+        }
+        Present(bits)
+    }
+
+    /// Whether any of `bytes` (ASCII) is in the value.
+    pub fn any(self, bytes: &[u8]) -> bool {
+        bytes.iter().any(|b| b.is_ascii() && self.0 & (1 << b) != 0)
+    }
+}
+
+/// Whether the folded value holds one of `list` as a whole word (letters, digits and `_`):
+/// the cheap test that decides whether a family of longer patterns is worth looking for.
+pub fn has_word(folded: &str, list: &[&str]) -> bool {
+    folded
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| !w.is_empty() && list.contains(&w))
+}
+
+/// Whether a call of one of `names` appears: the name as a whole word, then `(` (or one of
+/// `also`, such as a backtick), spaces allowed between.
+pub fn calls(folded: &str, names: &[&str], also: &[u8]) -> bool {
+    let bytes = folded.as_bytes();
+    bytes.iter().enumerate().any(|(at, b)| {
+        if *b != b'(' && !also.contains(b) {
+            return false;
+        }
+        let before = folded[..at].trim_end();
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let word = &before[start..];
+        // `obj.system(` is a method, not PHP's function.
+        let method = before[..start].ends_with('.');
+        !word.is_empty() && !method && names.contains(&word)
+    })
+}
+
 /// How many times percent-encoding is undone: enough for the double and triple encodings
 /// scanners try, bounded so a value cannot make the work grow.
 const DECODE_PASSES: usize = 3;
@@ -29,6 +78,11 @@ const DECODE_PASSES: usize = 3;
 /// reads `+` as a space, as query strings and forms do.
 pub fn decode(raw: &str, plus_space: bool) -> (String, Oddities) {
     let mut odd = Oddities::default();
+    // Nothing to undo: only the characters need checking.
+    if !(raw.contains(['%', '\\', '&']) || plus_space && raw.contains('+')) {
+        control_characters(raw, &mut odd);
+        return (raw.to_string(), odd);
+    }
     let mut text = if plus_space && raw.contains('+') {
         raw.replace('+', " ")
     } else {
@@ -52,16 +106,19 @@ pub fn decode(raw: &str, plus_space: bool) -> (String, Oddities) {
     if text.contains('&') {
         text = html_entities(&text);
     }
-    for c in text.chars() {
+    control_characters(&text, &mut odd);
+    (text, odd)
+}
+
+fn control_characters(text: &str, odd: &mut Oddities) {
+    for c in text.chars().filter(|c| c.is_control()) {
         match c {
             '\0' => odd.nul = true,
             '\r' | '\n' => odd.line_break = true,
             '\t' => {}
-            c if c.is_control() => odd.control = true,
-            _ => {}
+            _ => odd.control = true,
         }
     }
-    (text, odd)
 }
 
 /// Lower case, NUL removed, every run of whitespace and control characters one space: the
@@ -88,6 +145,9 @@ pub fn fold(decoded: &str) -> String {
 
 /// Backslashes as slashes and runs of slashes as one, so `..\` and `.//.` read like `../`.
 pub fn slashes(text: &str) -> String {
+    if !text.contains('\\') && !text.contains("//") {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let c = if c == '\\' { '/' } else { c };

@@ -1,21 +1,45 @@
 //! SQL injection by tokens, in the spirit of libinjection: the folded value is read as SQL
-//! three times — as it stands (a number or a bare value), as the rest of a single-quoted
-//! string, and as the rest of a double-quoted one — and each reading's tokens are checked for
+//! four times — as it stands (a number or a bare value), and as the rest of a single-quoted,
+//! double-quoted or backquoted literal — and each reading's tokens are checked for
 //! what an injection needs: leaving the literal and going on with logic, a second statement,
 //! a `UNION`, a comment that cuts the query short. Prose rarely lines up like that: "O'Brien",
 //! "select one from the list" and "tea or coffee" do not.
 
+use super::normalize::Present;
+
 /// What the reading of a value as SQL found, as rule ids.
 pub fn detect(folded: &str, hits: &mut Vec<u32>) {
-    let plain = tokens(folded, None);
-    check_anywhere(&plain, hits);
-    check_after_break(&plain, true, hits);
-    for quote in ['\'', '"'] {
-        if folded.contains(quote) {
-            let quoted = tokens(folded, Some(quote));
-            check_anywhere(&quoted, hits);
-            check_after_break(&quoted, false, hits);
+    let present = Present::of(folded);
+    // Without a quote, an operator, a parenthesis or a separator, and not starting with a
+    // number, no reading of the value can leave a literal or call anything.
+    let worth_reading = present.any(b"'\"`;()#=@|&<>*/")
+        || folded.starts_with(|c: char| c.is_ascii_digit())
+        || ["select", "union", "waitfor", "outfile", "xp_", "shutdown"]
+            .iter()
+            .any(|w| folded.contains(w));
+    if worth_reading {
+        let plain = tokens(folded, None);
+        check_anywhere(&plain, hits);
+        check_after_break(&plain, true, hits);
+        for quote in ['\'', '"', '`'] {
+            if folded.contains(quote) {
+                let quoted = tokens(folded, Some(quote));
+                check_anywhere(&quoted, hits);
+                check_after_break(&quoted, false, hits);
+            }
         }
+    }
+    // Only a value holding a catalogue name's first word can name the catalogue.
+    let leading = |m: &'static str| {
+        m.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|w| !w.is_empty())
+    };
+    let catalogue = folded.contains("@@")
+        || folded
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| !w.is_empty() && METADATA_WORDS.iter().any(|m| leading(m) == Some(w)));
+    if catalogue && METADATA_WORDS.iter().any(|m| folded.contains(m)) {
+        hits.push(METADATA);
     }
     if folded.contains("/*!") {
         hits.push(MYSQL_COMMENT);
@@ -46,6 +70,7 @@ pub const CLAUSE: u32 = 942180;
 pub const SUBQUERY: u32 = 942200;
 pub const SELECT_FROM: u32 = 942210;
 pub const OBFUSCATED: u32 = 942220;
+pub const CONDITIONAL: u32 = 942230;
 pub const META_12: u32 = 942430;
 pub const META_6: u32 = 942431;
 pub const META_3: u32 = 942432;
@@ -101,6 +126,10 @@ const BLIND_CALLS: &[&str] = &[
     "xp_cmdshell",
     "xp_dirtree",
     "sp_executesql",
+    "make_set",
+    "elt",
+    "iif",
+    "raise_error",
 ];
 /// Procedures SQL Server runs without parentheses.
 const STORED_PROCEDURES: &[&str] = &["xp_cmdshell", "xp_dirtree", "sp_executesql"];
@@ -339,9 +368,6 @@ fn check_anywhere(tokens: &[Token<'_>], hits: &mut Vec<u32>) {
             Token::Word("waitfor") if matches!(at(i + 1), Some(Token::Word("delay" | "time"))) => {
                 hits.push(BLIND)
             }
-            Token::Word(w) | Token::Call(w) if METADATA_WORDS.iter().any(|m| w.contains(m)) => {
-                hits.push(METADATA)
-            }
             Token::Call("load_file") => hits.push(FILES),
             Token::Word("into")
                 if matches!(at(i + 1), Some(Token::Word("outfile" | "dumpfile"))) =>
@@ -354,6 +380,24 @@ fn check_anywhere(tokens: &[Token<'_>], hits: &mut Vec<u32>) {
                         hits.push(STACKED);
                     }
                 }
+            }
+            Token::Open
+                if at(i + 1).is_some_and(is_literal)
+                    && matches!(at(i + 2), Some(Token::Op(op)) if COMPARE.contains(op))
+                    && at(i + 3).is_some_and(is_literal)
+                    && at(i + 4) == Some(&Token::Close) =>
+            {
+                // `(1=1)`: a comparison of two literals, true or false whatever the data.
+                hits.push(BOOLEAN)
+            }
+            Token::Word("case")
+                if at(i + 1) == Some(&Token::Word("when"))
+                    && tokens[i + 2..]
+                        .iter()
+                        .take(8)
+                        .any(|t| *t == Token::Word("then")) =>
+            {
+                hits.push(CONDITIONAL)
             }
             Token::Open => {
                 if let Some(Token::Word("select") | Token::Call("select")) = at(i + 1) {
@@ -469,6 +513,21 @@ fn check_after_break(tokens: &[Token<'_>], plain: bool, hits: &mut Vec<u32>) {
         i += 1;
     }
     let at = |k: usize| tokens.get(k);
+    // A derived table's alias (`) AS x`) and a `WHERE` with a comparison continue the query
+    // the value broke into.
+    if at(i) == Some(&Token::Word("as")) && matches!(at(i + 1), Some(Token::Word(_))) {
+        i += 2;
+    }
+    if at(i) == Some(&Token::Word("where")) {
+        let compares = tokens[i + 1..]
+            .iter()
+            .take(4)
+            .any(|t| matches!(t, Token::Op(op) if COMPARE.contains(op)));
+        if compares {
+            hits.push(CLAUSE);
+        }
+        return;
+    }
     match at(i) {
         Some(Token::Logic) => {
             let mut j = i + 1;
@@ -479,12 +538,27 @@ fn check_after_break(tokens: &[Token<'_>], plain: bool, hits: &mut Vec<u32>) {
             if !is_operand(left) {
                 return;
             }
+            // A subquery, a conditional or a function call right after the logic.
+            if matches!(
+                left,
+                Token::Call(_) | Token::Word("select" | "case" | "exists")
+            ) {
+                hits.push(BOOLEAN);
+                return;
+            }
             let after = at(j + 1);
             let compared = matches!(after, Some(Token::Op(op)) if COMPARE.contains(op))
                 && at(j + 2).is_some_and(|t| is_operand(t) || *t == Token::Open);
             // `5 or 6` is prose; `5 or 6--` and `' or 6` are not.
             let cut = matches!(after, Some(Token::Comment | Token::Semi));
-            let ends = matches!(after, None | Some(Token::Logic | Token::Close));
+            let ends = matches!(
+                after,
+                None | Some(
+                    Token::Logic
+                        | Token::Close
+                        | Token::Word("group" | "order" | "having" | "limit" | "union")
+                )
+            );
             let alone = is_literal(left) && (cut || ends && !(plain && *left == Token::Num));
             let arithmetic = is_literal(left)
                 && matches!(after, Some(Token::Op(_)))

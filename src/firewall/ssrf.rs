@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::normalize::{has_word, Present};
+
 pub const METADATA: u32 = 935100;
 pub const LOOPBACK: u32 = 935110;
 pub const OBFUSCATED_ADDRESS: u32 = 935120;
@@ -37,10 +39,15 @@ const SCHEMES: &[&str] = &[
 
 /// URLs and addresses in a folded value.
 pub fn detect(folded: &str, hits: &mut Vec<u32>) {
-    if METADATA_HOSTS.iter().any(|h| folded.contains(h)) {
+    let present = Present::of(folded);
+    if !present.any(b".:/-") {
+        return;
+    }
+    let metadata_words = ["169", "metadata", "100", "fd00", "instance"];
+    if has_word(folded, &metadata_words) && METADATA_HOSTS.iter().any(|h| folded.contains(h)) {
         hits.push(METADATA);
     }
-    if SCHEMES.iter().any(|s| folded.contains(s)) {
+    if present.any(b":") && SCHEMES.iter().any(|s| folded.contains(s)) {
         hits.push(SCHEME);
     }
     for (at, _) in folded.match_indices("//") {

@@ -1,6 +1,8 @@
 //! Path traversal and local file inclusion: `../` however encoded or slashed, names of the
 //! operating system's files, the files a web root must never serve, and XML external entities.
 
+use super::normalize::{has_word, Present};
+
 pub const TRAVERSAL: u32 = 930100;
 pub const ENCODED_TRAVERSAL: u32 = 930110;
 pub const OS_FILE: u32 = 930120;
@@ -20,7 +22,9 @@ const OS_FILES: &[&str] = &[
     "proc/self/",
     "proc/version",
     "proc/1/",
-    "var/log/",
+    "var/log/auth.log",
+    "var/log/apache2/",
+    "var/log/nginx/",
     "root/.bash_history",
     ".ssh/id_rsa",
     ".ssh/authorized_keys",
@@ -33,7 +37,6 @@ const OS_FILES: &[&str] = &[
     "inetpub/wwwroot",
     "system32/drivers/etc",
     "autoexec.bat",
-    "usr/local/etc",
 ];
 /// Files a web root must never serve, matched as path segments.
 const RESTRICTED: &[&str] = &[
@@ -61,14 +64,23 @@ const RESTRICTED: &[&str] = &[
 
 /// Traversal and file names in a decoded value; `raw` is the value before decoding.
 pub fn detect(raw: &str, folded: &str, path: bool, hits: &mut Vec<u32>) {
-    let lowered = raw.to_ascii_lowercase();
-    if [
-        "%2e%2e", "%252e", "..%2f", "..%5c", "%c0%ae", "%c0%af", "%uff0e", "%u2216", ".%2e", "%2e.",
-    ]
-    .iter()
-    .any(|e| lowered.contains(e))
-    {
-        hits.push(ENCODED_TRAVERSAL);
+    if raw.contains('%') {
+        let lowered = raw.to_ascii_lowercase();
+        let encoded = [
+            "%2e%2e", "%252e", "..%2f", "..%5c", "%c0%ae", "%c0%af", "%uff0e", "%u2216", ".%2e",
+            "%2e.",
+        ];
+        if encoded.iter().any(|e| lowered.contains(e)) {
+            hits.push(ENCODED_TRAVERSAL);
+        }
+    }
+    let present = Present::of(folded);
+    if present.any(b"<") && folded.contains("<!entity") {
+        external_entity(folded, hits);
+    }
+    // Every name below holds a dot or a slash.
+    if !path && !present.any(b"./\\") {
+        return;
     }
     let slashed = super::normalize::slashes(folded);
     let parent = slashed
@@ -80,29 +92,44 @@ pub fn detect(raw: &str, folded: &str, path: bool, hits: &mut Vec<u32>) {
     if parent {
         hits.push(TRAVERSAL);
     }
-    if OS_FILES.iter().any(|f| {
-        slashed
-            .match_indices(f)
-            .any(|(at, _)| at == 0 || matches!(slashed.as_bytes()[at - 1], b'/' | b':' | b'='))
-    }) {
+    let os_words = [
+        "etc", "proc", "var", "root", "ssh", "windows", "win", "boot", "winnt", "inetpub",
+        "system32", "autoexec",
+    ];
+    let os_file = present.any(b"/\\")
+        && has_word(folded, &os_words)
+        && OS_FILES.iter().any(|f| {
+            slashed
+                .match_indices(f)
+                .any(|(at, _)| at == 0 || matches!(slashed.as_bytes()[at - 1], b'/' | b':' | b'='))
+        });
+    if os_file {
         hits.push(OS_FILE);
     }
     // In the request's path every segment counts; in a value, only a path-like one does.
-    let resolved = super::normalize::resolve_dots(&slashed);
-    let restricted = resolved.split('/').any(|segment| {
-        RESTRICTED.iter().any(|r| {
-            segment == *r || (segment.starts_with(r) && segment[r.len()..].starts_with(['.', '~']))
-        })
-    });
-    if restricted && (path || slashed.contains('/')) {
-        hits.push(RESTRICTED_FILE);
+    if path || slashed.contains('/') {
+        let resolved = super::normalize::resolve_dots(&slashed);
+        let restricted = resolved.split('/').any(|segment| {
+            let named = segment.contains('.')
+                || segment == "id_rsa"
+                || segment.starts_with("server-status");
+            named
+                && RESTRICTED.iter().any(|r| {
+                    segment == *r
+                        || (segment.starts_with(r) && segment[r.len()..].starts_with(['.', '~']))
+                })
+        });
+        if restricted {
+            hits.push(RESTRICTED_FILE);
+        }
     }
-    if slashed.contains("file:/") {
+    if present.any(b":") && slashed.contains("file:/") {
         hits.push(FILE_SCHEME);
     }
-    if slashed.contains("<!entity")
-        && (slashed.contains(" system ") || slashed.contains(" public "))
-    {
+}
+
+fn external_entity(folded: &str, hits: &mut Vec<u32>) {
+    if folded.contains(" system ") || folded.contains(" public ") {
         hits.push(EXTERNAL_ENTITY);
     }
 }

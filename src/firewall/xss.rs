@@ -3,6 +3,8 @@
 //! space), so a payload is found by what it would do — a script element, an event handler, a
 //! `javascript:` URL — rather than by how it is spelt.
 
+use super::normalize::{calls, has_word, Present};
+
 pub const TAG: u32 = 941100;
 pub const HANDLER: u32 = 941110;
 pub const SCRIPT_URL: u32 = 941120;
@@ -61,8 +63,14 @@ const SINKS: &[&str] = &[
 
 /// What reading the decoded (not folded) value as HTML found, as rule ids.
 pub fn detect(decoded: &str, folded: &str, hits: &mut Vec<u32>) {
-    if folded.contains('<') {
+    let present = Present::of(folded);
+    if present.any(b"<") {
         tags(folded, hits);
+    }
+    // Every payload below needs one of these: a scheme's colon, a call's parenthesis or
+    // backtick, a property's dot, an at-rule or an attribute's equals sign.
+    if !present.any(b":(.`@=-") {
+        return;
     }
     // Script schemes survive whitespace and control characters inside them.
     let squeezed: String = decoded
@@ -83,17 +91,28 @@ pub fn detect(decoded: &str, folded: &str, hits: &mut Vec<u32>) {
     {
         hits.push(STYLE);
     }
-    if SINKS.iter().any(|s| squeezed.contains(s)) {
+    let sink_words = [
+        "document",
+        "window",
+        "location",
+        "fromcharcode",
+        "innerhtml",
+        "outerhtml",
+        "eval",
+        "settimeout",
+        "setinterval",
+        "function",
+        "import",
+        "atob",
+        "constructor",
+    ];
+    if has_word(folded, &sink_words) && SINKS.iter().any(|s| squeezed.contains(s)) {
         hits.push(SINK);
     }
-    if ["alert", "confirm", "prompt", "print"].iter().any(|f| {
-        squeezed
-            .match_indices(f)
-            .any(|(at, _)| matches!(squeezed.as_bytes().get(at + f.len()), Some(b'(' | b'`')))
-    }) {
+    if present.any(b"(`") && calls(&squeezed, &["alert", "confirm", "prompt", "print"], b"`") {
         hits.push(DIALOG);
     }
-    if handler_outside_tag(folded) {
+    if present.any(b"=") && handler_outside_tag(folded) {
         hits.push(HANDLER);
     }
 }

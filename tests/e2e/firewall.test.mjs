@@ -5,8 +5,12 @@
 // body limits, smuggling signs and the per-rule metrics.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import net from "node:net";
+import { chromium } from "playwright-core";
 import { startOrigin, startGateway, ADMIN_TOKEN } from "./harness.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
 
 let origin, gateway;
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36";
@@ -267,4 +271,19 @@ test("the metrics count blocked requests per rule", async () => {
   assert.ok(rules["942100"].matched >= rules["942100"].blocked);
   const prometheus = await (await gateway.fetch("/__gateway/metrics/prometheus", { headers: auth })).text();
   assert.match(prometheus, /gateway_firewall_matches_total\{rule="942100",outcome="blocked"\} [1-9]/);
+});
+
+test("the dashboard lists blocked requests per rule", { skip: !fs.existsSync(CHROMIUM) && `no browser at ${CHROMIUM}` }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run"] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${gateway.url}/__gateway/dashboard#token=${ADMIN_TOKEN}`);
+    await page.waitForSelector("body[data-state=ready]");
+    const cells = await page.$$eval('#firewall tr[data-rule="942100"] td', (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells[0], "942100");
+    assert.ok(Number(cells[1]) > 0, "blocked requests are counted");
+    assert.ok(Number(cells[2]) >= Number(cells[1]));
+  } finally {
+    await browser.close();
+  }
 });
