@@ -13,6 +13,7 @@
 #   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
 #                      run it by hand on a build with GATEWAY_KEEP_WASM_NAMES=1)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
+#   bench/waf-corpus.mjs the firewall's detection and false-positive rates on public corpora
 # `--smoke` runs them on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
 if [[ "${1:-}" == "--smoke" ]]; then
@@ -46,3 +47,5 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages
+step "Firewall detection and false positives on public corpora (bench/waf-corpus.mjs)"
+"$NODE" "$ROOT/bench/waf-corpus.mjs"
