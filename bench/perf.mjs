@@ -7,6 +7,9 @@
 //   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
 //                       [--connections N] [--var NAME=VALUE]... [--build DIR]
 //
+// Peers in the same run: the JS pass-through Worker and the same routes written by hand with
+// Hono (bench/peers), each measured by its own workerd's CPU per request.
+//
 // `--traced` exports the gateway's traces (every request sampled) to a collector on loopback
 // that discards them, so that `--baseline build` measures tracing on against off.
 // `--build DIR` measures another build than build/ as the gateway; `--baseline DIR` runs a second gateway from another build (a copy of build/ made before a
@@ -17,10 +20,11 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { authSection, mint as mintToken, signersFor } from "./tokens.mjs";
+import * as jose from "jose";
+import { ISSUER, authSection, mint as mintToken, signersFor } from "./tokens.mjs";
 import { alternate, jsonOut, option, seconds, vars } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
-import { startBenchGateway, startNginx, startPassthrough, waitFor, workerdPids, wrk } from "./servers.mjs";
+import { startBenchGateway, startNginx, startPassthrough, startPeers, waitFor, workerdPids, wrk } from "./servers.mjs";
 
 const CONNECTIONS = Number(option("--connections", 16));
 // In --alternate mode, cold-token scenarios unless `--jwt no`.
@@ -156,6 +160,11 @@ await new Promise((resolve) => introspection.listen(0, "127.0.0.1", resolve));
 
 const nginx = await startNginx(tmp);
 const passthrough = await startPassthrough(nginx.origin);
+// The hand-written peers: the JS pass-through Worker and the same routes written with Hono.
+const HONO_SECRET = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex");
+const peers = await startPeers(nginx.origin, { secret: HONO_SECRET, issuer: ISSUER });
+const honoToken = await new jose.SignJWT({ sub: "bench" }).setProtectedHeader({ alg: "HS256" }).setIssuer(ISSUER)
+  .setAudience("api").setExpirationTime("1h").sign(new TextEncoder().encode(HONO_SECRET));
 const gatewayOptions = {
   bindings: { ...vars, INTROSPECTION_SECRET: "bench" },
   workers: [ALLOW_WORKER],
@@ -254,6 +263,15 @@ try {
       ...both("firewall, GET with query and cookie", (base) => [`${base}/guarded/1?q=blue+suede+shoes&page=2&sort=-price`, { headers: BROWSING }]),
       ...both("POST 64 KiB JSON", (base) => [`${base}/posted/1`, { script: bigScript }]),
       ...both("firewall, POST 64 KiB JSON", (base) => [`${base}/guarded-post/1`, { script: bigScript }]),
+      ["JS pass-through", () => [`${peers.passthrough}/users/1`]],
+      ["Hono plain", () => [`${peers.hono}/users/1`]],
+      ["Hono JWT HS256", () => [`${peers.hono}/jwt/1`, { headers: { authorization: `Bearer ${honoToken}` } }]],
+      ["Hono rate-limited", () => [`${peers.hono}/limited/1`]],
+      ["Hono cache hit", async () => {
+        if (!(await waitForCacheHit(`${peers.hono}/cached/1`))) console.log("warning: Hono's /cached/1 never answered X-Cache: HIT");
+        return [`${peers.hono}/cached/1`];
+      }],
+      ["Hono 3-backend aggregation", () => [`${peers.hono}/fanout/1`]],
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
         both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, tokensFor(rps)) }])),
     ];
@@ -278,6 +296,13 @@ try {
       const r = rounds[name];
       console.log(`  ${name.padEnd(32)} ${median(r.cpu).toFixed(0).padStart(6)} µs  ${median(r.relative).toFixed(2)}x  ${(median(r.rps) / floorRps).toFixed(2)}x`);
     }
+    console.log("gateway / Hono, CPU per request (median of the per-round ratios):");
+    for (const [ours, theirs] of [["gateway plain", "Hono plain"], ["gateway JWT HS256 warm", "Hono JWT HS256"],
+      ["gateway rate-limited", "Hono rate-limited"], ["gateway cache hit", "Hono cache hit"], ["gateway 3-backend aggregation", "Hono 3-backend aggregation"]]) {
+      if (!rounds[ours] || !rounds[theirs]) continue;
+      const pairs = rounds[ours].cpu.map((cpu, i) => cpu / rounds[theirs].cpu[i]);
+      console.log(`  ${ours.replace(/^gateway /, "").padEnd(22)} ${median(pairs).toFixed(2)}  (lower in ${pairs.filter((x) => x < 1).length} of ${pairs.length} rounds)`);
+    }
     if (baseline) {
       console.log("gateway / baseline, CPU per request (median of the per-round ratios):");
       for (const [name] of scenarios.filter(([n]) => n.startsWith("gateway "))) {
@@ -294,6 +319,13 @@ try {
     // The same, also copying every header through Wasm both ways and building a new response:
     // the least a gateway that may rewrite headers does (bench/passthrough/src/lib.rs).
     await run("pass-through, rebuilt", `${passthrough.url}/rebuilt/users/1`);
+    await run("JS pass-through Worker", `${peers.passthrough}/users/1`);
+    await run("Hono: plain", `${peers.hono}/users/1`);
+    await run("Hono: JWT HS256", `${peers.hono}/jwt/1`, { headers: { authorization: `Bearer ${honoToken}` } });
+    await run("Hono: rate-limited", `${peers.hono}/limited/1`);
+    if (!(await waitForCacheHit(`${peers.hono}/cached/1`))) console.log("warning: Hono's /cached/1 never answered X-Cache: HIT");
+    await run("Hono: cache hit", `${peers.hono}/cached/1`);
+    await run("Hono: 3-backend aggregation", `${peers.hono}/fanout/1`);
     await run("gateway: plain proxy", `${gw}/users/1`);
     await run("gateway: rate-limited", `${gw}/limited/1`);
     // The same origin response, answered from the edge cache once stored.
@@ -323,6 +355,7 @@ try {
   introspection.close();
   await baseline?.close();
   await passthrough.close();
+  await peers.close();
   nginx.stop();
 }
 if (alternate) process.exit(0);

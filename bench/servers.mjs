@@ -88,6 +88,32 @@ export async function startPassthrough(origin, { inspectorPort } = {}) {
   return { url, close: () => mf.dispose() };
 }
 
+/** The hand-written peers in one workerd: the JS pass-through Worker and the Hono gateway
+ * (bench/peers, bundled by esbuild), each on its own socket; `secret` is the HS256 key (a
+ * string, as hono/jwt takes it) and `issuer` the `iss` the Hono routes expect. */
+export async function startPeers(origin, { secret, issuer }) {
+  const { build } = await import("esbuild");
+  const bundle = async (file) =>
+    (await build({ entryPoints: [path.join(ROOT, "bench/peers", file)], bundle: true, format: "esm", write: false, platform: "neutral", mainFields: ["module", "main"] })).outputFiles[0].text;
+  const worker = (name, script, extra = {}) => ({
+    name, modules: true, script, compatibilityDate: "2026-11-01",
+    bindings: { ORIGIN: origin, SECRET: secret, ISSUER: issuer },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    ...extra,
+  });
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    workers: [
+      worker("js-passthrough", await bundle("passthrough.mjs")),
+      worker("hono", await bundle("hono.mjs"), { durableObjects: { LIMITER: "Limiter" } }),
+    ],
+  }));
+  await mf.ready;
+  const direct = async (name) => `${await mf.unsafeGetDirectURL(name)}`.replace(/\/$/, "");
+  return { passthrough: await direct("js-passthrough"), hono: await direct("hono"), close: () => mf.dispose() };
+}
+
 /** One route, `GET /users/{id}`, proxied to `origin`. */
 export const plainDocument = (origin) => ({
   version: 1,
