@@ -244,15 +244,28 @@ pub fn array<'a>(value: &'a Value, path: &str, errors: &mut Errors) -> Option<&'
     }
 }
 
-/// Reads an array of strings, or records what is wrong with it.
-pub fn strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
+/// Reads an array whose every item `read` reads (at its own index path); `None` when the value
+/// is not an array or any item is invalid (each one reported).
+pub fn items<T>(
+    value: &Value,
+    path: &str,
+    errors: &mut Errors,
+    mut read: impl FnMut(&Value, &str, &mut Errors) -> Option<T>,
+) -> Option<Vec<T>> {
     let items = array(value, path, errors)?;
-    let parsed: Vec<Option<String>> = items
+    let parsed: Vec<Option<T>> = items
         .iter()
         .enumerate()
-        .map(|(i, item)| string(item, &index_path(path, i), errors).map(str::to_string))
+        .map(|(i, item)| read(item, &index_path(path, i), errors))
         .collect();
     parsed.into_iter().collect()
+}
+
+/// Reads an array of strings, or records what is wrong with it.
+pub fn strings(value: &Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
+    items(value, path, errors, |item, p, errors| {
+        string(item, p, errors).map(str::to_string)
+    })
 }
 
 /// Reads an object of string values, each checked by `accept(key, value)` (which returns the

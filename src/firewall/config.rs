@@ -17,7 +17,7 @@ use super::rules::{self, Class};
 use super::settings::{
     Exclusion, Firewall, Mode, Selector, DEFAULT_BODY_BYTES, DEFAULT_THRESHOLD, MAX_BODY_BYTES,
 };
-use crate::reader::{array, index_path, string, Errors, Object};
+use crate::reader::{index_path, items, string, strings, Errors, Object};
 use crate::security::cidr::Cidr;
 
 /// Reads a `firewall` value: an object, or `false` for none.
@@ -45,10 +45,10 @@ pub fn parse_firewall(value: &Value, path: &str, errors: &mut Errors) -> Option<
         errors,
     );
     let exclusions = object.or("exclude", Vec::new(), errors, |v, p, errors| {
-        each(v, p, errors, parse_exclusion)
+        items(v, p, errors, parse_exclusion)
     });
     let custom = object.or("rules", Vec::new(), errors, |v, p, errors| {
-        let parsed = each(v, p, errors, parse_rule)?;
+        let parsed = items(v, p, errors, parse_rule)?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, rule) in parsed.iter().enumerate() {
             if !seen.insert(rule.id.clone()) {
@@ -71,28 +71,13 @@ pub fn parse_firewall(value: &Value, path: &str, errors: &mut Errors) -> Option<
     }))
 }
 
-fn each<T>(
-    value: &Value,
-    path: &str,
-    errors: &mut Errors,
-    read: impl Fn(&Value, &str, &mut Errors) -> Option<T>,
-) -> Option<Vec<T>> {
-    let items = array(value, path, errors)?;
-    let parsed: Vec<Option<T>> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| read(item, &index_path(path, i), errors))
-        .collect();
-    parsed.into_iter().collect()
-}
-
 fn parse_exclusion(value: &Value, path: &str, errors: &mut Errors) -> Option<Exclusion> {
     let mut object = Object::read(value, path, errors)?;
     let selected = object.or("rules", Vec::new(), errors, |v, p, errors| {
-        each(v, p, errors, parse_selector)
+        items(v, p, errors, parse_selector)
     });
     let targets = object.or("targets", Vec::new(), errors, |v, p, errors| {
-        each(v, p, errors, |item, p, errors| {
+        items(v, p, errors, |item, p, errors| {
             let text = string(item, p, errors)?;
             match target_name_problem(text) {
                 None => Some(target_case(text)),
@@ -284,9 +269,7 @@ fn parse_operator(
     let list = |errors: &mut Errors| -> Option<Vec<String>> {
         match &value {
             Some((Value::String(s), _)) => Some(vec![s.clone()]),
-            Some((v, p)) => each(v, p, errors, |item, p, errors| {
-                string(item, p, errors).map(str::to_string)
-            }),
+            Some((v, p)) => strings(v, p, errors),
             None => {
                 missing(errors);
                 None

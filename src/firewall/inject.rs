@@ -2,7 +2,7 @@
 //! the quoting and `$IFS` tricks shells ignore undone first), command substitution, and the
 //! markers of PHP, Node.js, Java and template code.
 
-use super::normalize::{calls, has_word, Present};
+use super::normalize::{calls, contains_any, has_word, Present};
 
 pub const UNIX_COMMAND: u32 = 932100;
 pub const WINDOWS_COMMAND: u32 = 932110;
@@ -168,12 +168,12 @@ pub fn detect(folded: &str, hits: &mut Vec<u32>) {
             .filter(|c| !matches!(c, '\'' | '"' | '\\' | '^'))
             .collect();
         shell_commands(&shell, hits);
-        if shell.contains('/') && SHELL_PATHS.iter().any(|p| shell.contains(p)) {
+        if shell.contains('/') && contains_any(&shell, SHELL_PATHS) {
             hits.push(SHELL_PATH);
         }
         windows_shell(&shell, hits);
     } else {
-        if present.any(b"/") && SHELL_PATHS.iter().any(|p| folded.contains(p)) {
+        if present.any(b"/") && contains_any(folded, SHELL_PATHS) {
             hits.push(SHELL_PATH);
         }
         windows_shell(folded, hits);
@@ -221,7 +221,7 @@ fn windows_shell(shell: &str, hits: &mut Vec<u32>) {
         "downloadstring(",
         "-encodedcommand",
     ];
-    if shell.contains(['/', '-', '%', '(']) && INVOCATIONS.iter().any(|p| shell.contains(p)) {
+    if shell.contains(['/', '-', '%', '(']) && contains_any(shell, INVOCATIONS) {
         hits.push(WINDOWS_SHELL);
     }
 }
@@ -303,38 +303,38 @@ fn php(folded: &str, hits: &mut Vec<u32>) {
     if folded.contains("<?php") || folded.contains("<?=") || folded.contains("<? ") {
         hits.push(PHP_TAG);
     }
-    if [
-        "php://",
-        "phar://",
-        "zlib://",
-        "glob://",
-        "data://",
-        "expect://",
-        "zip://",
-        "ogg://",
-        "rar://",
-        "ssh2.",
-    ]
-    .iter()
-    .any(|w| folded.contains(w))
-    {
+    if contains_any(
+        folded,
+        &[
+            "php://",
+            "phar://",
+            "zlib://",
+            "glob://",
+            "data://",
+            "expect://",
+            "zip://",
+            "ogg://",
+            "rar://",
+            "ssh2.",
+        ],
+    ) {
         hits.push(PHP_WRAPPER);
     }
-    if [
-        "$_get",
-        "$_post",
-        "$_request",
-        "$_server",
-        "$_cookie",
-        "$_files",
-        "$_env",
-        "$globals",
-        "$_session",
-        "$http_raw_post_data",
-    ]
-    .iter()
-    .any(|w| folded.contains(w))
-    {
+    if contains_any(
+        folded,
+        &[
+            "$_get",
+            "$_post",
+            "$_request",
+            "$_server",
+            "$_cookie",
+            "$_files",
+            "$_env",
+            "$globals",
+            "$_session",
+            "$http_raw_post_data",
+        ],
+    ) {
         hits.push(PHP_GLOBALS);
     }
     const RISKY: &[&str] = &[
@@ -408,21 +408,21 @@ fn node(folded: &str, hits: &mut Vec<u32>) {
     if !has_word(folded, &words) && !folded.contains("$$nd_func") {
         return;
     }
-    if [
-        "child_process",
-        "process.mainmodule",
-        "process.binding",
-        "process.env",
-        "global.process",
-        "require('fs')",
-        "require(\"fs\")",
-        "_$$nd_func$$_",
-        "process.kill",
-        "process.exit",
-    ]
-    .iter()
-    .any(|w| folded.contains(w))
-    {
+    if contains_any(
+        folded,
+        &[
+            "child_process",
+            "process.mainmodule",
+            "process.binding",
+            "process.env",
+            "global.process",
+            "require('fs')",
+            "require(\"fs\")",
+            "_$$nd_func$$_",
+            "process.kill",
+            "process.exit",
+        ],
+    ) {
         hits.push(NODE_PROCESS);
     }
     if folded.contains("__proto__")
@@ -464,23 +464,23 @@ fn java(folded: &str, present: Present, hits: &mut Vec<u32>) {
         return;
     }
     let squeezed: String = folded.chars().filter(|c| !c.is_whitespace()).collect();
-    if [
-        "java.lang.runtime",
-        "getruntime()",
-        "java.lang.processbuilder",
-        "processbuilder(",
-        "java.lang.system",
-        "javax.script",
-        "scriptenginemanager",
-        "java.io.file",
-        "java.net.url",
-        "java.lang.reflect",
-        "getmethod(",
-        "newinstance(",
-    ]
-    .iter()
-    .any(|w| squeezed.contains(w))
-    {
+    if contains_any(
+        &squeezed,
+        &[
+            "java.lang.runtime",
+            "getruntime()",
+            "java.lang.processbuilder",
+            "processbuilder(",
+            "java.lang.system",
+            "javax.script",
+            "scriptenginemanager",
+            "java.io.file",
+            "java.net.url",
+            "java.lang.reflect",
+            "getmethod(",
+            "newinstance(",
+        ],
+    ) {
         hits.push(JAVA_RUNTIME);
     }
     if squeezed.contains("${")
@@ -592,7 +592,7 @@ fn templates(folded: &str, hits: &mut Vec<u32>) {
         "_self.env",
         "registerundefinedfiltercallback",
     ];
-    if INTERNALS.iter().any(|w| folded.contains(w)) {
+    if contains_any(folded, INTERNALS) {
         hits.push(TEMPLATE);
     }
     let expression = ["{{", "${", "#{", "<%="].iter().any(|open| {

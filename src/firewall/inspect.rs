@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::custom::{Effect, Facts};
 use super::normalize::{decode, fold};
-use super::rules::{self, Rule};
+use super::rules;
 use super::settings::{Firewall, Mode, RuleRef};
 use super::targets::{self, BodyKind, Kind};
 use super::{inject, protocol, sqli, ssrf, traversal, xss};
@@ -66,56 +66,28 @@ pub fn inspect(firewall: &Firewall, request: &Request<'_>) -> Verdict {
     let mut scan = Scan {
         firewall,
         matches: Vec::new(),
+        recorded: Vec::new(),
         hits: Vec::new(),
     };
-    let decoded_path = decode(request.path, false).0;
-    let query: Vec<(String, String)> = request
-        .query
-        .map(|q| {
-            targets::pairs(q)
-                .map(|(n, v)| (decode(n, true).0, decode(v, true).0))
-                .collect()
-        })
-        .unwrap_or_default();
-    let cookie_pairs: Vec<(String, String)> = request
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "cookie")
-        .flat_map(|(_, v)| targets::cookies(v).map(|(n, v)| (n.to_string(), v.to_string())))
-        .collect();
     let body_text = request.body.map(String::from_utf8_lossy);
-    let facts = Facts {
-        method: request.method,
-        path: &decoded_path,
-        query: &query,
-        headers: request.headers,
-        cookies: &cookie_pairs,
-        ip: request.ip,
-        cf: request.cf,
-        body: body_text.as_deref(),
-    };
     let mut custom_score = Vec::new();
     let mut blocked_by_rule = false;
-    for rule in &firewall.rules {
-        if !rule.matches(&facts) {
-            continue;
-        }
-        match rule.effect {
-            Effect::Allow => {
+    if !firewall.rules.is_empty() {
+        match weigh_custom(firewall, request, body_text.as_deref()) {
+            Custom::Allowed(id) => {
                 return Verdict {
                     mode: firewall.mode,
                     score: 0,
                     threshold: firewall.threshold,
                     matches: Vec::new(),
                     refuse: false,
-                    allowed_by: Some(rule.id.clone()),
+                    allowed_by: Some(id),
                 };
             }
-            Effect::Block => {
-                blocked_by_rule = true;
-                custom_score.push((rule.id.clone(), 0));
+            Custom::Weighed { scores, block } => {
+                custom_score = scores;
+                blocked_by_rule = block;
             }
-            Effect::Score(score) => custom_score.push((rule.id.clone(), score)),
         }
     }
 
@@ -186,9 +158,63 @@ pub fn inspect(firewall: &Firewall, request: &Request<'_>) -> Verdict {
     }
 }
 
+/// What the custom rules decided: one let the request skip the firewall, or these matched
+/// (a `block` rule scoring 0) and whether one blocks.
+enum Custom {
+    Allowed(String),
+    Weighed {
+        scores: Vec<(String, u32)>,
+        block: bool,
+    },
+}
+
+/// The custom rules against the request's decoded facts, read only when there are rules.
+fn weigh_custom(firewall: &Firewall, request: &Request<'_>, body: Option<&str>) -> Custom {
+    let decoded_path = decode(request.path, false).0;
+    let query: Vec<(String, String)> = request
+        .query
+        .map(|q| {
+            targets::pairs(q)
+                .map(|(n, v)| (decode(n, true).0, decode(v, true).0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let cookies: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .flat_map(|(_, v)| targets::cookies(v).map(|(n, v)| (n.to_string(), v.to_string())))
+        .collect();
+    let facts = Facts {
+        method: request.method,
+        path: &decoded_path,
+        query: &query,
+        headers: request.headers,
+        cookies: &cookies,
+        ip: request.ip,
+        cf: request.cf,
+        body,
+    };
+    let mut scores = Vec::new();
+    let mut block = false;
+    for rule in firewall.rules.iter().filter(|r| r.matches(&facts)) {
+        match rule.effect {
+            Effect::Allow => return Custom::Allowed(rule.id.clone()),
+            Effect::Block => {
+                block = true;
+                scores.push((rule.id.clone(), 0));
+            }
+            Effect::Score(score) => scores.push((rule.id.clone(), score)),
+        }
+    }
+    Custom::Weighed { scores, block }
+}
+
 struct Scan<'f> {
     firewall: &'f Firewall,
     matches: Vec<Match>,
+    /// The built-in rules already in `matches`.
+    recorded: Vec<u32>,
     /// Scratch space for one value's detector hits.
     hits: Vec<u32>,
 }
@@ -198,9 +224,7 @@ impl Scan<'_> {
     /// earlier match of the same rule leaves it out.
     fn record(&mut self, id: u32, name: &dyn Fn() -> String) {
         let Some(rule) = rules::find(id) else { return };
-        if rule.level > self.firewall.paranoia
-            || self.matches.iter().any(|m| m.rule == id_text(rule))
-        {
+        if rule.level > self.firewall.paranoia || self.recorded.contains(&id) {
             return;
         }
         let target = name();
@@ -210,8 +234,9 @@ impl Scan<'_> {
         {
             return;
         }
+        self.recorded.push(id);
         self.matches.push(Match {
-            rule: id_text(rule),
+            rule: id.to_string(),
             target,
             score: rule.score,
         });
@@ -389,10 +414,6 @@ fn remember_clean(kind: Kind, raw: &str) {
         }
         *clean.entry(raw.into()).or_insert(0) |= kind_bit(kind);
     });
-}
-
-fn id_text(rule: &Rule) -> String {
-    rule.id.to_string()
 }
 
 #[cfg(test)]

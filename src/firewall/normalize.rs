@@ -41,6 +41,11 @@ impl Present {
     }
 }
 
+/// Whether `text` holds any of `needles`.
+pub fn contains_any(text: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| text.contains(n))
+}
+
 /// Whether the folded value holds one of `list` as a whole word (letters, digits and `_`):
 /// the cheap test that decides whether a family of longer patterns is worth looking for.
 pub fn has_word(folded: &str, list: &[&str]) -> bool {
@@ -268,7 +273,7 @@ fn utf8(bytes: Vec<u8>, odd: &mut Oddities) -> String {
     }
 }
 
-/// JavaScript and CSS escapes: `\uXXXX`, `\u{X…}`, `\xHH`, and `\` before a plain character.
+/// JavaScript and CSS escapes: `\uXXXX`, `\u{X…}` and `\xHH`; any other backslash stays.
 fn unescape_js(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -279,46 +284,23 @@ fn unescape_js(text: &str) -> String {
     };
     while i < chars.len() {
         let c = chars[i];
-        if c != '\\' || i + 1 >= chars.len() {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match chars[i + 1] {
-            'u' if chars.get(i + 2) == Some(&'{') => {
-                let end = chars[i + 3..].iter().take(7).position(|c| *c == '}');
-                match end.and_then(|n| digits(i + 3, n).map(|v| (v, n))) {
-                    Some((v, n)) => {
-                        out.push(char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER));
-                        i += 4 + n;
-                    }
-                    None => {
-                        out.push(c);
-                        i += 1;
-                    }
-                }
+        // The escaped code point and how many characters its escape spans.
+        let escape = match (c, chars.get(i + 1), chars.get(i + 2)) {
+            ('\\', Some('u'), Some('{')) => chars[i + 3..]
+                .iter()
+                .take(7)
+                .position(|c| *c == '}')
+                .and_then(|n| digits(i + 3, n).map(|v| (v, 4 + n))),
+            ('\\', Some('u'), _) => digits(i + 2, 4).map(|v| (v, 6)),
+            ('\\', Some('x'), _) => digits(i + 2, 2).map(|v| (v, 4)),
+            _ => None,
+        };
+        match escape {
+            Some((v, spans)) => {
+                out.push(char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER));
+                i += spans;
             }
-            'u' => match digits(i + 2, 4) {
-                Some(v) => {
-                    out.push(char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER));
-                    i += 6;
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            },
-            'x' => match digits(i + 2, 2) {
-                Some(v) => {
-                    out.push(char::from_u32(v).unwrap_or(char::REPLACEMENT_CHARACTER));
-                    i += 4;
-                }
-                None => {
-                    out.push(c);
-                    i += 1;
-                }
-            },
-            _ => {
+            None => {
                 out.push(c);
                 i += 1;
             }

@@ -2,7 +2,7 @@
 //! signs of request smuggling, encodings that only evasion produces, and the names the common
 //! scanners announce themselves with.
 
-use super::normalize::Oddities;
+use super::normalize::{contains_any, Oddities};
 
 pub const METHOD: u32 = 920100;
 pub const SMUGGLING: u32 = 920170;
@@ -132,7 +132,7 @@ pub fn head(method: &str, headers: &[(String, String)], hits: &mut Vec<u32>) {
         Some(agent) if agent.trim().is_empty() => hits.push(NO_USER_AGENT),
         Some(agent) => {
             let agent = agent.to_ascii_lowercase();
-            if SCANNERS.iter().any(|s| agent.contains(s)) {
+            if contains_any(&agent, SCANNERS) {
                 hits.push(SCANNER_AGENT);
             }
         }

@@ -5,7 +5,7 @@
 //! a `UNION`, a comment that cuts the query short. Prose rarely lines up like that: "O'Brien",
 //! "select one from the list" and "tea or coffee" do not.
 
-use super::normalize::Present;
+use super::normalize::{contains_any, Present};
 
 /// What the reading of a value as SQL found, as rule ids.
 pub fn detect(folded: &str, hits: &mut Vec<u32>) {
@@ -38,7 +38,7 @@ pub fn detect(folded: &str, hits: &mut Vec<u32>) {
         || folded
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .any(|w| !w.is_empty() && METADATA_WORDS.iter().any(|m| leading(m) == Some(w)));
-    if catalogue && METADATA_WORDS.iter().any(|m| folded.contains(m)) {
+    if catalogue && contains_any(folded, METADATA_WORDS) {
         hits.push(METADATA);
     }
     if folded.contains("/*!") {

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::normalize::{has_word, Present};
+use super::normalize::{contains_any, has_word, Present};
 
 pub const METADATA: u32 = 935100;
 pub const LOOPBACK: u32 = 935110;
@@ -44,10 +44,10 @@ pub fn detect(folded: &str, hits: &mut Vec<u32>) {
         return;
     }
     let metadata_words = ["169", "metadata", "100", "fd00", "instance"];
-    if has_word(folded, &metadata_words) && METADATA_HOSTS.iter().any(|h| folded.contains(h)) {
+    if has_word(folded, &metadata_words) && contains_any(folded, METADATA_HOSTS) {
         hits.push(METADATA);
     }
-    if present.any(b":") && SCHEMES.iter().any(|s| folded.contains(s)) {
+    if present.any(b":") && contains_any(folded, SCHEMES) {
         hits.push(SCHEME);
     }
     for (at, _) in folded.match_indices("//") {

@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::policy::pointer::child;
+
 /// How a value arrived, which decides how it is decoded and which detectors read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -228,12 +230,9 @@ pub fn walk_json<'v>(
 
 /// A JSON Pointer (RFC 6901) from its segments.
 pub fn pointer(segments: &[String]) -> String {
-    let mut out = String::new();
-    for s in segments {
-        out.push('/');
-        out.push_str(&s.replace('~', "~0").replace('/', "~1"));
-    }
-    out
+    segments
+        .iter()
+        .fold(String::new(), |parent, s| child(&parent, s))
 }
 
 #[cfg(test)]

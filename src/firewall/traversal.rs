@@ -1,7 +1,7 @@
 //! Path traversal and local file inclusion: `../` however encoded or slashed, names of the
 //! operating system's files, the files a web root must never serve, and XML external entities.
 
-use super::normalize::{has_word, Present};
+use super::normalize::{contains_any, has_word, Present};
 
 pub const TRAVERSAL: u32 = 930100;
 pub const ENCODED_TRAVERSAL: u32 = 930110;
@@ -70,7 +70,7 @@ pub fn detect(raw: &str, folded: &str, path: bool, hits: &mut Vec<u32>) {
             "%2e%2e", "%252e", "..%2f", "..%5c", "%c0%ae", "%c0%af", "%uff0e", "%u2216", ".%2e",
             "%2e.",
         ];
-        if encoded.iter().any(|e| lowered.contains(e)) {
+        if contains_any(&lowered, &encoded) {
             hits.push(ENCODED_TRAVERSAL);
         }
     }

@@ -3,7 +3,7 @@
 //! space), so a payload is found by what it would do — a script element, an event handler, a
 //! `javascript:` URL — rather than by how it is spelt.
 
-use super::normalize::{calls, has_word, Present};
+use super::normalize::{calls, contains_any, has_word, Present};
 
 pub const TAG: u32 = 941100;
 pub const HANDLER: u32 = 941110;
@@ -78,7 +78,7 @@ pub fn detect(decoded: &str, folded: &str, hits: &mut Vec<u32>) {
         .filter(|c| !c.is_whitespace() && !c.is_control())
         .flat_map(char::to_lowercase)
         .collect();
-    if SCRIPT_SCHEMES.iter().any(|s| squeezed.contains(s))
+    if contains_any(&squeezed, SCRIPT_SCHEMES)
         || squeezed.contains("data:text/html")
         || squeezed.contains("data:image/svg+xml")
     {
@@ -106,7 +106,7 @@ pub fn detect(decoded: &str, folded: &str, hits: &mut Vec<u32>) {
         "atob",
         "constructor",
     ];
-    if has_word(folded, &sink_words) && SINKS.iter().any(|s| squeezed.contains(s)) {
+    if has_word(folded, &sink_words) && contains_any(&squeezed, SINKS) {
         hits.push(SINK);
     }
     if present.any(b"(`") && calls(&squeezed, &["alert", "confirm", "prompt", "print"], b"`") {

@@ -26,12 +26,12 @@ impl Stage for Firewall {
         if firewall.reads_cf() {
             ex.load_cf();
         }
+        let length = header(&ex.headers, "content-length").map(str::trim);
         let has_body = !matches!(ex.ctx.method.as_str(), "GET" | "HEAD")
-            && (header(&ex.headers, "content-length").is_some_and(|l| l.trim() != "0")
+            && (length.is_some_and(|l| l != "0")
                 || header(&ex.headers, "transfer-encoding").is_some());
         let readable = body_kind(header(&ex.headers, "content-type")) != BodyKind::Opaque;
-        let declared =
-            header(&ex.headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = length.and_then(|v| v.parse::<u64>().ok());
         let mut too_large = false;
         if has_body && readable && firewall.body_bytes > 0 {
             if declared.is_some_and(|n| n > firewall.body_bytes) {
