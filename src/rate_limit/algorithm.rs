@@ -142,7 +142,7 @@ pub struct State {
 }
 
 /// The answer for one request, with what the response headers need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub allowed: bool,
     pub limit: u64,
@@ -165,6 +165,34 @@ pub fn consume(algorithm: &Algorithm, state: &State, now_ms: f64, cost: u64) -> 
             burst,
         } => gcra(limit, period_ms, burst, state, now_ms, cost),
         Algorithm::Quota { limit, window } => quota(limit, window, state, now_ms, cost),
+    }
+}
+
+/// Consumes as much of `want` as the key has left now, at most all of it: what an isolate
+/// leases to spend on its own. Returns the amount granted (0 when the key is exhausted, with
+/// the decision a single request would get) and the state to store.
+pub fn lease(
+    algorithm: &Algorithm,
+    state: &State,
+    now_ms: f64,
+    want: u64,
+) -> (u64, Decision, State) {
+    let (peek, _) = consume(algorithm, state, now_ms, 0);
+    let asked = want.min(peek.remaining).max(1);
+    let (decision, next) = consume(algorithm, state, now_ms, asked);
+    let granted = if decision.allowed { asked } else { 0 };
+    (granted, decision, next)
+}
+
+/// How long leased credit stays spendable: a quota's credit lapses at the end of its window,
+/// so a window never admits more than its limit; a rate's after the time the key takes to
+/// regain what was granted.
+pub fn credit_lifetime_ms(algorithm: &Algorithm, granted: u64, decision: &Decision) -> f64 {
+    match *algorithm {
+        Algorithm::Rate {
+            limit, period_ms, ..
+        } => (period_ms as f64 / limit.max(1) as f64 * granted.max(1) as f64).max(1.0),
+        Algorithm::Quota { .. } => decision.reset_ms as f64,
     }
 }
 
@@ -447,6 +475,34 @@ mod tests {
         assert_eq!(denied.window_s, 10);
         assert!(run(&quota, &mut state, 20_000.0).allowed, "a new window");
         assert_eq!(forgettable_at(&quota, &state), 30_000.0);
+    }
+
+    #[test]
+    fn leases_grant_what_is_left_and_no_more() {
+        let quota = Algorithm::Quota {
+            limit: 10,
+            window: Window::Seconds { seconds: 60 },
+        };
+        let (granted, decision, state) = lease(&quota, &State::default(), 1_000.0, 4);
+        assert_eq!(
+            (granted, decision.allowed, decision.remaining),
+            (4, true, 6)
+        );
+        let (granted, _, state) = lease(&quota, &state, 2_000.0, 8);
+        assert_eq!(granted, 6, "a partial grant empties the key");
+        let (granted, denied, after) = lease(&quota, &state, 3_000.0, 8);
+        assert_eq!((granted, denied.allowed), (0, false));
+        assert_eq!(denied.retry_after_ms, 57_000);
+        assert_eq!(after.used, 10);
+        assert_eq!(credit_lifetime_ms(&quota, 4, &decision), 59_000.0);
+
+        let (granted, decision, state) = lease(&RATE, &State::default(), 0.0, 3);
+        assert_eq!((granted, decision.remaining), (3, 2));
+        assert_eq!(credit_lifetime_ms(&RATE, granted, &decision), 300.0);
+        let (granted, _, state) = lease(&RATE, &state, 0.0, 3);
+        assert_eq!(granted, 2, "the burst of 5 is spent");
+        assert_eq!(lease(&RATE, &state, 0.0, 3).0, 0);
+        assert_eq!(lease(&RATE, &state, 100.0, 3).0, 1, "one more every 100 ms");
     }
 
     #[test]

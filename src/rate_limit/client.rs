@@ -1,15 +1,17 @@
 //! The gateway's side of rate limiting: which objects to ask, what to do when they cannot
-//! answer, and a per-isolate memory of denials that spares the objects repeated calls.
+//! answer, a per-isolate memory of denials that spares the objects repeated calls, and the
+//! credit approximate policies spend without calling.
 
 use std::cell::RefCell;
 
 use futures_util::future::join_all;
 use serde_json::json;
-use worker::Env;
+use worker::{Context, Env};
 
 use super::algorithm::Decision;
+use super::lease::{Grant, Ledger, Take};
 use super::object::{CheckRequest, Snapshot};
-use super::policy::{response_headers, retry_after_seconds, KeyInputs, OnError, Policy};
+use super::policy::{response_headers, retry_after_seconds, KeyInputs, Mode, OnError, Policy};
 use crate::bindings;
 use crate::error::GatewayError;
 use crate::memo::Expiring;
@@ -21,6 +23,8 @@ const DENY_CACHE_CAPACITY: usize = 10_000;
 thread_local! {
     /// Object name → the decision that denied it, until its `Retry-After` passes.
     static DENIED: RefCell<Expiring<Decision>> = RefCell::new(Expiring::new(DENY_CACHE_CAPACITY));
+    /// Credit leased for approximate policies, by object name.
+    static CREDIT: RefCell<Ledger> = RefCell::new(Ledger::default());
 }
 
 /// What the rate-limit stage found for an admitted request.
@@ -37,10 +41,24 @@ enum Answer {
     Failed(String),
 }
 
+/// What one policy needs for this request, decided before any call is made.
+enum Step {
+    /// Known without asking: a remembered denial, or credit this isolate holds.
+    Known(Decision),
+    /// Admitted from credit, and the credit is low: lease `want` more after the response.
+    Refill(Decision, u64),
+    /// No credit: lease `want` and admit this request from it.
+    Lease(u64),
+    /// Ask the object about this request alone.
+    Check,
+}
+
 /// Checks every policy of a route concurrently. A request denied by one policy still counts
-/// against the others that admitted it.
+/// against the others that admitted it. Refills of approximate policies' credit run after the
+/// response, under `worker`.
 pub async fn check(
     env: &Env,
+    worker: &Context,
     policies: &[&Policy],
     inputs: &KeyInputs<'_>,
     now_ms: f64,
@@ -51,14 +69,36 @@ pub async fn check(
         .collect();
     let mut calls = 0;
     let pending = policies.iter().zip(&names).map(|(policy, name)| {
-        let remembered = remembered_denial(name, now_ms);
-        if remembered.is_none() {
-            calls += 1;
-        }
+        let step = plan(policy, name, now_ms);
+        calls += u32::from(!matches!(step, Step::Known(_)));
         async move {
-            match remembered {
-                Some(decision) => Answer::Decided(decision),
-                None => match call(env, policy, name, "check", 1).await {
+            match step {
+                Step::Known(decision) => Answer::Decided(decision),
+                Step::Refill(decision, want) => {
+                    worker.wait_until(refill(env.clone(), (*policy).clone(), name.clone(), want));
+                    Answer::Decided(decision)
+                }
+                Step::Lease(want) => match lease(env, policy, name, want).await {
+                    Ok(grant) => Answer::Decided(CREDIT.with(|credit| {
+                        credit.borrow_mut().granted(
+                            name,
+                            &policy.algorithm,
+                            &grant,
+                            true,
+                            platform::now_ms(),
+                        )
+                    })),
+                    Err(cause) => {
+                        CREDIT.with(|credit| credit.borrow_mut().failed(name));
+                        Answer::Failed(cause)
+                    }
+                },
+                Step::Check => match call(env, policy, name, "check", 1).await {
+                    Ok(decision) if !decision.allowed && policy.mode != Mode::Exact => {
+                        let now = platform::now_ms();
+                        let spent = CREDIT.with(|credit| credit.borrow_mut().spend(name, now));
+                        Answer::Decided(spent.unwrap_or(decision))
+                    }
                     Ok(decision) => Answer::Decided(decision),
                     Err(cause) => Answer::Failed(cause),
                 },
@@ -107,6 +147,57 @@ pub async fn check(
     }
 }
 
+/// What `policy` needs for `name` now. Approximate policies spend credit first: a denial
+/// remembered earlier does not hold back credit leased since.
+fn plan(policy: &Policy, name: &str, now_ms: f64) -> Step {
+    let Mode::Approximate { lease } = policy.mode else {
+        return remembered_denial(name, now_ms).map_or(Step::Check, Step::Known);
+    };
+    match CREDIT.with(|credit| credit.borrow_mut().take(name, lease, now_ms)) {
+        Take::Spent {
+            decision,
+            refill: None,
+        } => Step::Known(decision),
+        Take::Spent {
+            decision,
+            refill: Some(want),
+        } => Step::Refill(decision, want),
+        Take::Lease(want) => match remembered_denial(name, now_ms) {
+            Some(decision) => {
+                CREDIT.with(|credit| credit.borrow_mut().failed(name));
+                Step::Known(decision)
+            }
+            None => Step::Lease(want),
+        },
+        Take::Check => remembered_denial(name, now_ms).map_or(Step::Check, Step::Known),
+    }
+}
+
+/// Leases more credit for `name` after the response that found it low.
+async fn refill(env: Env, policy: Policy, name: String, want: u64) {
+    let leased = lease(&env, &policy, &name, want).await;
+    CREDIT.with(|credit| {
+        let mut credit = credit.borrow_mut();
+        match &leased {
+            Ok(grant) => {
+                credit.granted(&name, &policy.algorithm, grant, false, platform::now_ms());
+            }
+            Err(_) => credit.failed(&name),
+        }
+    });
+    if let Err(cause) = leased {
+        platform::log_error(
+            &json!({"type": "rate_limit", "event": "unavailable", "policy": policy.name,
+                    "action": "refill", "cause": cause})
+            .to_string(),
+        );
+    }
+}
+
+async fn lease(env: &Env, policy: &Policy, name: &str, want: u64) -> Result<Grant, String> {
+    parse(&send(env, policy, name, "lease", want).await?)
+}
+
 /// The state of one key, as the next request would see it, without consuming anything.
 pub async fn peek(env: &Env, policy: &Policy, key: &str) -> Result<Snapshot, String> {
     let name = policy.object_name(key);
@@ -117,6 +208,7 @@ pub async fn peek(env: &Env, policy: &Policy, key: &str) -> Result<Snapshot, Str
 pub async fn reset(env: &Env, policy: &Policy, key: &str) -> Result<(), String> {
     let name = policy.object_name(key);
     DENIED.with(|denied| denied.borrow_mut().remove(&name));
+    CREDIT.with(|credit| credit.borrow_mut().forget(&name));
     send(env, policy, &name, "reset", 0).await.map(|_| ())
 }
 

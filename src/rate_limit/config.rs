@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::algorithm::{Algorithm, Window};
-use super::policy::{KeyPart, OnError, Policy};
+use super::policy::{KeyPart, Mode, OnError, Policy};
 use crate::http::is_token;
 use crate::reader::{array, index_path, integer_in, key_path, named, string, Errors, Object};
 
@@ -64,14 +64,66 @@ fn parse_policy(name: &str, value: &Value, path: &str, errors: &mut Errors) -> O
         },
     );
     let timeout_ms = object.integer_or("timeout_ms", (1, 10_000), DEFAULT_TIMEOUT_MS, errors);
+    let approximate = object.or("mode", false, errors, |value, path, errors| {
+        match string(value, path, errors)? {
+            "exact" => Some(false),
+            "approximate" => Some(true),
+            other => {
+                errors.push(path, format!("'{other}' must be 'exact' or 'approximate'"));
+                None
+            }
+        }
+    });
+    let lease = object.optional("lease");
     object.finish(errors);
+    let algorithm = algorithm?;
+    let mode = parse_mode(approximate?, lease, &algorithm, errors)?;
     Some(Policy {
         name: name.to_string(),
-        algorithm: algorithm?,
+        algorithm,
         key: key?,
         on_error: on_error?,
         timeout_ms: timeout_ms?,
+        mode,
     })
+}
+
+/// Most credit an isolate leases when `lease` is not given.
+const DEFAULT_LEASE_CAP: u64 = 100;
+
+/// `mode` and `lease`: a lease is at most what the key can admit at once (a rate's burst, a
+/// quota's limit), and by default a tenth of it, between 1 and 100.
+fn parse_mode(
+    approximate: bool,
+    lease: Option<(&Value, String)>,
+    algorithm: &Algorithm,
+    errors: &mut Errors,
+) -> Option<Mode> {
+    let capacity = match *algorithm {
+        Algorithm::Rate { burst, .. } => burst,
+        Algorithm::Quota { limit, .. } => limit,
+    };
+    match (approximate, lease) {
+        (false, None) => Some(Mode::Exact),
+        (false, Some((_, lease_path))) => {
+            errors.push(&lease_path, "only applies with \"mode\": \"approximate\"");
+            None
+        }
+        (true, None) => Some(Mode::Approximate {
+            lease: (capacity / 10).clamp(1, DEFAULT_LEASE_CAP),
+        }),
+        (true, Some((value, lease_path))) => {
+            let lease = integer_in(value, &lease_path, 1, MAX_COUNT, errors)?;
+            if lease > capacity {
+                errors.push(
+                    &lease_path,
+                    format!("{lease} is more than the {capacity} the policy admits at once"),
+                );
+                return None;
+            }
+            Some(Mode::Approximate { lease })
+        }
+    }
 }
 
 fn parse_rate(value: &Value, path: &str, errors: &mut Errors) -> Option<Algorithm> {
@@ -303,6 +355,7 @@ mod tests {
             [KeyPart::Header("x-api-key".into()), KeyPart::Route]
         );
         assert_eq!((monthly.on_error, monthly.timeout_ms), (OnError::Deny, 250));
+        assert_eq!((burst.mode, monthly.mode), (Mode::Exact, Mode::Exact));
         assert_eq!(
             route.as_deref(),
             Some(&["burst".to_string(), "monthly".to_string()][..])
@@ -346,6 +399,44 @@ mod tests {
                 "missing {expected} in {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn approximate_policies_lease_a_tenth_of_what_they_admit_by_default() {
+        let mut errors = Errors::default();
+        let policies = parse_policies(
+            &json!({
+                "small": { "rate": { "limit": 5, "period_seconds": 1 }, "mode": "approximate" },
+                "big": { "quota": { "limit": 100000, "window": "day" }, "mode": "approximate" },
+                "set": { "rate": { "limit": 600, "period_seconds": 60, "burst": 50 }, "mode": "approximate", "lease": 20 },
+                "too-big": { "quota": { "limit": 10, "window": "day" }, "mode": "approximate", "lease": 11 },
+                "exact-lease": { "quota": { "limit": 10, "window": "day" }, "lease": 2 },
+                "unknown": { "quota": { "limit": 10, "window": "day" }, "mode": "roughly" }
+            }),
+            "$.rate_limits",
+            &mut errors,
+        );
+        let modes: Vec<(&str, Mode)> = policies
+            .iter()
+            .map(|(name, p)| (name.as_str(), p.mode))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("big", Mode::Approximate { lease: 100 }),
+                ("set", Mode::Approximate { lease: 20 }),
+                ("small", Mode::Approximate { lease: 1 }),
+            ]
+        );
+        let got: Vec<String> = errors.into_vec().into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            got,
+            [
+                "$.rate_limits.exact-lease.lease",
+                "$.rate_limits.too-big.lease",
+                "$.rate_limits.unknown.mode"
+            ]
+        );
     }
 
     #[test]

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use super::algorithm::{self, Algorithm, Decision};
+use super::lease::Grant;
 
 const STATE_KEY: &str = "state";
 
-/// What the gateway sends to `/check` (consume) and `/peek` (read only).
+/// What the gateway sends to `/check` (consume `cost`), `/lease` (consume up to `cost`, as
+/// much as is left) and `/peek` (read only).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRequest {
     pub algorithm: Algorithm,
@@ -60,6 +62,11 @@ impl DurableObject for RateLimiter {
                 let check: CheckRequest = read(&mut req).await?;
                 let (decision, _) = self.apply(&check.algorithm, check.cost).await?;
                 Response::from_json(&decision)
+            }
+            "/lease" => {
+                let check: CheckRequest = read(&mut req).await?;
+                let grant = self.lease(&check.algorithm, check.cost).await?;
+                Response::from_json(&grant)
             }
             "/peek" => {
                 let check: CheckRequest = read(&mut req).await?;
@@ -118,21 +125,46 @@ impl RateLimiter {
         let current = self.load().await?.map(|s| s.state).unwrap_or_default();
         let now = worker::Date::now().as_millis() as f64;
         let (decision, next) = algorithm::consume(algorithm, &current, now, cost);
-        if cost > 0 && next != current {
-            let stored = Stored {
-                algorithm: *algorithm,
-                state: next.clone(),
-            };
-            if algorithm::is_durable(algorithm) {
-                self.state.storage().put(STATE_KEY, &stored).await?;
-                let forget_at = algorithm::forgettable_at(algorithm, &next);
-                if !self.alarm_set.get() && forget_at > now {
-                    self.schedule_cleanup(forget_at).await?;
-                }
-            }
-            self.cached.replace(Some(Some(stored)));
+        if cost > 0 {
+            self.keep(algorithm, &current, next.clone(), now).await?;
         }
         Ok((decision, next))
+    }
+
+    /// Keeps the state after a change: in memory, and in storage for durable algorithms, with
+    /// an alarm to delete it once it is back to "never used".
+    async fn keep(
+        &self,
+        algorithm: &Algorithm,
+        current: &algorithm::State,
+        next: algorithm::State,
+        now: f64,
+    ) -> Result<()> {
+        if next == *current {
+            return Ok(());
+        }
+        let forget_at = algorithm::forgettable_at(algorithm, &next);
+        let stored = Stored {
+            algorithm: *algorithm,
+            state: next,
+        };
+        if algorithm::is_durable(algorithm) {
+            self.state.storage().put(STATE_KEY, &stored).await?;
+            if !self.alarm_set.get() && forget_at > now {
+                self.schedule_cleanup(forget_at).await?;
+            }
+        }
+        self.cached.replace(Some(Some(stored)));
+        Ok(())
+    }
+
+    /// Grants up to `want` of what the key has left, consumed as one change.
+    async fn lease(&self, algorithm: &Algorithm, want: u64) -> Result<Grant> {
+        let current = self.load().await?.map(|s| s.state).unwrap_or_default();
+        let now = worker::Date::now().as_millis() as f64;
+        let (granted, decision, next) = algorithm::lease(algorithm, &current, now, want);
+        self.keep(algorithm, &current, next, now).await?;
+        Ok(Grant { granted, decision })
     }
 
     async fn schedule_cleanup(&self, at_ms: f64) -> Result<()> {

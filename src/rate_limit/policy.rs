@@ -14,6 +14,18 @@ pub struct Policy {
     pub on_error: OnError,
     /// Deadline for the Durable Object's answer (default 1000 ms).
     pub timeout_ms: u64,
+    /// Whether every request asks the object (default) or spends leased credit.
+    pub mode: Mode,
+}
+
+/// How a policy's count is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every request is checked by the key's Durable Object: exact wherever it arrives.
+    Exact,
+    /// Each isolate leases `lease` requests at a time from the object and admits them on its
+    /// own: one object call per `lease` requests, at most `lease` per isolate over the limit.
+    Approximate { lease: u64 },
 }
 
 /// A piece of a rate-limit key.
@@ -152,6 +164,7 @@ mod tests {
             key,
             on_error: OnError::Allow,
             timeout_ms: 1000,
+            mode: Mode::Exact,
         }
     }
 

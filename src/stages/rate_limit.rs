@@ -36,7 +36,7 @@ impl Stage for RateLimit {
             principal: ex.principal.as_ref(),
         };
         let started = platform::now_ms();
-        let checked = client::check(ex.env, &policies, &inputs, started).await;
+        let checked = client::check(ex.env, ex.worker, &policies, &inputs, started).await;
         if ex.ctx.tracer.is_on() {
             let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
             ex.ctx.tracer.record(

@@ -105,8 +105,10 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
         rate_limits: {
           a: { rate: { limit: 5, period_seconds: 60, burst: 2 }, key: ["ip", "header:x-api-key"], on_error: "deny", timeout_ms: 500 },
           b: { quota: { limit: 100, window: 3600 } },
+          c: { quota: { limit: 100, window: "day" }, mode: "approximate", lease: 25 },
+          d: { rate: { limit: 100, period_seconds: 1 }, mode: "exact" },
         },
-        routes: [{ name: "r", path: "/r", service: "s", rate_limits: ["a", "b"] }],
+        routes: [{ name: "r", path: "/r", service: "s", rate_limits: ["a", "b", "c", "d"] }],
       },
       {
         ...base(),
@@ -226,6 +228,8 @@ test("the JSON Schema and the gateway agree on valid and invalid documents", asy
       { ...base(), rate_limits: { p: { quota: { limit: 1, window: "week" } } } },
       { ...base(), rate_limits: { p: { rate: { limit: 1, period_seconds: 1 }, key: ["cookie"] } } },
       { ...base(), rate_limits: { p: { rate: { limit: 1, period_seconds: 1 }, on_error: "retry" } } },
+      { ...base(), rate_limits: { p: { rate: { limit: 1, period_seconds: 1 }, mode: "roughly" } } },
+      { ...base(), rate_limits: { p: { quota: { limit: 10, window: "day" }, lease: 2 } } },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "override" } }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", ttl_seconds: 5 } }] },
       { ...base(), routes: [{ name: "r", path: "/r", service: "s", cache: { mode: "origin", ttl: 5 } }] },

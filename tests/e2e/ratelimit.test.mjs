@@ -16,6 +16,9 @@ const policies = {
   "five-a-minute": { quota: { limit: 5, window: "minute" }, key: ["route"] },
   "one-per-2s": { rate: { limit: 1, period_seconds: 2, burst: 1 }, key: ["ip"] },
   "admin-3": { quota: { limit: 3, window: "hour" }, key: ["route"] },
+  "approx-40": { quota: { limit: 40, window: "hour" }, key: ["route"], mode: "approximate", lease: 10 },
+  "approx-30": { quota: { limit: 30, window: "hour" }, key: ["route"], mode: "approximate", lease: 10 },
+  "approx-rate": { rate: { limit: 50, period_seconds: 3600 }, key: ["route"], mode: "approximate" },
 };
 
 function document(url) {
@@ -27,6 +30,9 @@ function document(url) {
     ["retry", ["one-per-2s"]],
     ["admin", ["admin-3"]],
     ["two-policies", ["five-a-minute", "per-client-3"]],
+    ["approximate", ["approx-40"]],
+    ["approximate-burst", ["approx-30"]],
+    ["approximate-rate", ["approx-rate"]],
   ].map(([name, limits]) => ({ name, path: `/${name}`, service: "app", rate_limits: limits }));
   routes.push({ name: "unlimited", path: "/unlimited", service: "app" });
   return { version: 1, services: { app: { upstreams: [url] } }, rate_limits: policies, routes };
@@ -151,6 +157,45 @@ test("admin: a key's state can be read and reset with the token, and not without
   assert.equal(unknown.status, 400);
 });
 
+test("an approximate quota admits exactly its limit from one isolate, calling the object a fraction of the time", async () => {
+  const seen = [];
+  for (let i = 0; i < 45; i++) {
+    const res = await gateway.fetch("/approximate", { headers: { "x-request-id": `approx-${i}` } });
+    await res.text();
+    seen.push([res.status, res.headers.get("ratelimit")]);
+  }
+  assert.equal(seen.filter(([s]) => s === 200).length, 40);
+  assert.ok(seen.slice(40).every(([s]) => s === 429), "the 41st and later are refused");
+  // 30 at the object and 9 leased here after the first; the count goes down one by one.
+  assert.deepEqual(seen.slice(0, 5).map(([, h]) => h), [39, 38, 37, 36, 35].map((r) => `"approx-40";r=${r};t=${h(seen[0][1])}`));
+  const lines = await eventually(() => {
+    const found = gateway.accessLogs().filter((l) => /^approx-\d+$/.test(l.request_id));
+    return found.length >= 45 ? found : undefined;
+  });
+  const calls = lines.filter((l) => l.status === 200).reduce((sum, l) => sum + l.rate_limit_calls, 0);
+  assert.ok(calls >= 4 && calls <= 15, `${calls} object calls for 40 admitted requests (an exact policy makes 40)`);
+});
+
+function h(header) {
+  return header.match(/t=(\d+)$/)[1];
+}
+
+test("concurrent requests on an approximate quota never pass its limit", async () => {
+  const { ok, limited } = await burst("/approximate-burst", 100);
+  assert.equal(ok, 30);
+  assert.equal(limited, 70);
+});
+
+test("an approximate rate admits its burst, and an admin reset drops the isolate's credit", async () => {
+  const first = await burst("/approximate-rate", 80);
+  assert.equal(first.ok, 50);
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const url = `/__gateway/rate-limits/approx-rate?key=${encodeURIComponent("route=approximate-rate")}`;
+  assert.equal((await gateway.fetch(url, { method: "DELETE", headers: auth })).status, 200);
+  const second = await burst("/approximate-rate", 80);
+  assert.equal(second.ok, 50, "the whole burst again after the reset, and no more");
+});
+
 test("an unlimited route carries no rate-limit headers", async () => {
   const res = await gateway.fetch("/unlimited");
   assert.equal(res.status, 200);
@@ -228,6 +273,20 @@ test("when the limiter throws: fail-open policies admit, fail-closed policies an
       broken.logs.some((l) => /"event":"unavailable"/.test(l.message) && /"action":"allowed"/.test(l.message)),
     );
     assert.ok(logged, "fail-open is logged");
+  } finally {
+    await broken.close();
+  }
+});
+
+test("an approximate policy whose limiter fails leases nothing: fail-open admits, fail-closed answers 503", async () => {
+  const broken = await gatewayWithStandIn(`throw new Error("limiter exploded");`, { mode: "approximate", lease: 1 });
+  try {
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await rawRequest(broken.url, { path: "/open" })).status, 200);
+      const closed = await rawRequest(broken.url, { path: "/closed" });
+      assert.equal(closed.status, 503, "a failed lease leaves no credit behind");
+      assert.equal(closed.json.code, "rate-limit-unavailable");
+    }
   } finally {
     await broken.close();
   }
