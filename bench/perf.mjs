@@ -5,7 +5,7 @@
 // Load comes from wrk, bounded in time.
 //
 //   node bench/perf.mjs [--seconds N] [--json FILE] [--alternate N [--jwt no] [--baseline DIR]]
-//                       [--connections N] [--var NAME=VALUE]... [--build DIR]
+//                       [--connections N] [--var NAME=VALUE]... [--build DIR] [--only REGEX]
 //
 // Peers in the same run: the JS pass-through Worker and the same routes written by hand with
 // Hono (bench/peers), each measured by its own workerd's CPU per request.
@@ -32,6 +32,9 @@ const withJwt = option("--jwt", "yes") !== "no";
 const baselineDir = option("--baseline");
 const buildDir = option("--build");
 const traced = process.argv.includes("--traced");
+// `--only REGEX` (with --alternate): only the scenarios whose names match, besides the
+// pass-through (the floor of every round) and the gateway's plain route.
+const only = option("--only") ? new RegExp(option("--only")) : undefined;
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-perf-"));
 
@@ -172,7 +175,11 @@ const gatewayOptions = {
   document: {
     version: 1,
     services: { app: { upstreams: [nginx.origin] } },
-    rate_limits: { generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] } },
+    rate_limits: {
+      generous: { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"] },
+      // The same limit spent from credit leased 100 requests at a time.
+      "generous-approximate": { rate: { limit: 1000000000, period_seconds: 1 }, key: ["ip"], mode: "approximate", lease: 100 },
+    },
     auth: {
       issuers: {
         ...authSection(signers).issuers,
@@ -186,6 +193,7 @@ const gatewayOptions = {
       { name: "plain", methods: ["GET"], path: "/users/{id}", service: "app" },
       { name: "jwt", methods: ["GET"], path: "/jwt/{id}", service: "app", auth: { mode: "required" } },
       { name: "limited", methods: ["GET"], path: "/limited/{id}", service: "app", rate_limits: ["generous"] },
+      { name: "approximate", methods: ["GET"], path: "/approximate/{id}", service: "app", upstream_path: "/users/{id}", rate_limits: ["generous-approximate"] },
       { name: "cached", methods: ["GET"], path: "/cached/{id}", service: "app", upstream_path: "/users/{id}", cache: { mode: "override", ttl_seconds: 3600 } },
       // A `worker` policy that lets every request through (a JS Worker bound by a service
       // binding), and a 4 KiB JSON body sent as it is and checked by a `validate` policy.
@@ -253,6 +261,7 @@ try {
       // The same entry asked for its first 16 bytes: a 206 cut from the stored body.
       ...both("cache hit, Range", (base) => [`${base}/cached/1`, { headers: { range: "bytes=0-15" } }]),
       ...both("rate-limited", (base) => [`${base}/limited/1`]),
+      ...both("rate-limited, approximate", (base) => [`${base}/approximate/1`]),
       ...both("3-backend aggregation", (base) => [`${base}/fanout/1`]),
       ...both("worker policy", (base) => [`${base}/policy/1`]),
       ...both("JWT HS256 warm", async (base) => [`${base}/jwt/1`, { headers: { authorization: `Bearer ${await mint("HS256", "warm")}` } }]),
@@ -275,6 +284,10 @@ try {
       ...(withJwt ? JWT_ALGS : []).flatMap((alg) =>
         both(`JWT ${alg} cold`, async (base, rps) => [`${base}/jwt/1`, { script: await coldTokenScript(alg, tokensFor(rps)) }])),
     ];
+    if (only) {
+      const kept = scenarios.filter(([name]) => name === "pass-through" || name === "gateway plain" || only.test(name));
+      scenarios.splice(0, scenarios.length, ...kept);
+    }
     const rounds = Object.fromEntries(scenarios.map(([name]) => [name, { rps: [], cpu: [], relative: [] }]));
     for (let i = 1; i <= alternate; i++) {
       let floor;
@@ -298,10 +311,10 @@ try {
     }
     console.log("gateway / Hono, CPU per request (median of the per-round ratios):");
     for (const [ours, theirs] of [["gateway plain", "Hono plain"], ["gateway JWT HS256 warm", "Hono JWT HS256"],
-      ["gateway rate-limited", "Hono rate-limited"], ["gateway cache hit", "Hono cache hit"], ["gateway 3-backend aggregation", "Hono 3-backend aggregation"]]) {
+      ["gateway rate-limited", "Hono rate-limited"], ["gateway rate-limited, approximate", "Hono rate-limited"], ["gateway cache hit", "Hono cache hit"], ["gateway 3-backend aggregation", "Hono 3-backend aggregation"]]) {
       if (!rounds[ours] || !rounds[theirs]) continue;
       const pairs = rounds[ours].cpu.map((cpu, i) => cpu / rounds[theirs].cpu[i]);
-      console.log(`  ${ours.replace(/^gateway /, "").padEnd(22)} ${median(pairs).toFixed(2)}  (lower in ${pairs.filter((x) => x < 1).length} of ${pairs.length} rounds)`);
+      console.log(`  ${ours.replace(/^gateway /, "").padEnd(26)} ${median(pairs).toFixed(2)}  (lower in ${pairs.filter((x) => x < 1).length} of ${pairs.length} rounds)`);
     }
     if (baseline) {
       console.log("gateway / baseline, CPU per request (median of the per-round ratios):");
@@ -328,6 +341,7 @@ try {
     await run("Hono: 3-backend aggregation", `${peers.hono}/fanout/1`);
     await run("gateway: plain proxy", `${gw}/users/1`);
     await run("gateway: rate-limited", `${gw}/limited/1`);
+    await run("gateway: rate-limited, approximate", `${gw}/approximate/1`);
     // The same origin response, answered from the edge cache once stored.
     const cached = await waitForCacheHit(`${gw}/cached/1`);
     if (!cached) console.log("warning: the cached route never answered X-Cache: HIT");

@@ -184,14 +184,22 @@ pub fn lease(
     (granted, decision, next)
 }
 
+/// Shortest time a rate's leased credit stays spendable (or the period, if shorter).
+const MIN_CREDIT_LIFETIME_MS: f64 = 1_000.0;
+
 /// How long leased credit stays spendable: a quota's credit lapses at the end of its window,
 /// so a window never admits more than its limit; a rate's after the time the key takes to
-/// regain what was granted.
+/// regain what was granted, and not before a second (or the period, if shorter), so a
+/// generous rate is not leased again every millisecond. Unspent credit lapsing is what keeps
+/// an idle isolate from holding a key's allowance back from the others.
 pub fn credit_lifetime_ms(algorithm: &Algorithm, granted: u64, decision: &Decision) -> f64 {
     match *algorithm {
         Algorithm::Rate {
             limit, period_ms, ..
-        } => (period_ms as f64 / limit.max(1) as f64 * granted.max(1) as f64).max(1.0),
+        } => {
+            let regained = period_ms as f64 / limit.max(1) as f64 * granted.max(1) as f64;
+            regained.max(MIN_CREDIT_LIFETIME_MS.min(period_ms as f64))
+        }
         Algorithm::Quota { .. } => decision.reset_ms as f64,
     }
 }
@@ -498,7 +506,13 @@ mod tests {
 
         let (granted, decision, state) = lease(&RATE, &State::default(), 0.0, 3);
         assert_eq!((granted, decision.remaining), (3, 2));
-        assert_eq!(credit_lifetime_ms(&RATE, granted, &decision), 300.0);
+        assert_eq!(credit_lifetime_ms(&RATE, granted, &decision), 1_000.0);
+        let hourly = Algorithm::Rate {
+            limit: 10,
+            period_ms: 3_600_000,
+            burst: 10,
+        };
+        assert_eq!(credit_lifetime_ms(&hourly, 2, &decision), 720_000.0);
         let (granted, _, state) = lease(&RATE, &state, 0.0, 3);
         assert_eq!(granted, 2, "the burst of 5 is spent");
         assert_eq!(lease(&RATE, &state, 0.0, 3).0, 0);
