@@ -194,6 +194,7 @@ pub async fn handle(
             "status": if gateway.is_ok() { "ok" } else { "no-config" },
             "config_version": gateway.as_ref().ok().map(|g| g.version.clone()),
             "routes": gateway.as_ref().map(|g| g.routes.routes().len()).unwrap_or(0),
+            "isolate": { "wasm_memory_bytes": platform::wasm_memory_bytes() },
         }))
         .map_err(internal),
         ("GET", ["openapi.json"]) => crate::openapi::respond(&*gateway?),

@@ -75,6 +75,15 @@ pub fn random_u32() -> u32 {
     u32::from_le_bytes(random_bytes::<4>())
 }
 
+/// The size of this instance's Wasm linear memory in bytes (0 off Wasm). It only grows: its
+/// figure after many requests is the most the instance has needed at once.
+pub fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size::<0>() as u64 * 65_536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}
+
 /// Writes one line to the log (Workers Logs in production, the terminal under `wrangler dev`).
 pub fn log(line: &str) {
     #[cfg(target_arch = "wasm32")]

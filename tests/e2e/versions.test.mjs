@@ -52,6 +52,8 @@ test("the config endpoints refuse a missing or wrong secret", async () => {
 test("before any document, health says so and an invalid push is refused with every error", async () => {
   const health = await (await admin("GET", "health")).json();
   assert.equal(health.status, "no-config");
+  const memory = health.isolate.wasm_memory_bytes;
+  assert.ok(memory > 0 && memory % 65536 === 0, `the isolate's Wasm memory in whole pages: ${memory}`);
   const res = await admin("PUT", "config", JSON.stringify({
     version: 1,
     services: { app: { upstreams: ["nope"] } },
