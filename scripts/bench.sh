@@ -10,6 +10,8 @@
 #   bench/collapse.mjs origin calls a burst of concurrent cold requests for one key makes
 #   bench/native.mjs   CPU per request by runtime API and kind of work (Linux perf), pass-through
 #                      vs gateway
+#   bench/memory.mjs   Wasm linear memory and the isolate's JS heap after 100k requests of
+#                      every kind
 #   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
 #                      run it by hand on a build with GATEWAY_KEEP_WASM_NAMES=1)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
@@ -29,6 +31,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
   "$NODE" "$ROOT/bench/collapse.mjs" --burst 10 --keys 1
   "$NODE" "$ROOT/bench/profile.mjs" --seconds 1 --top 10
   "$NODE" "$ROOT/bench/native.mjs" --seconds 1 --rounds 1 --top 10
+  "$NODE" "$ROOT/bench/memory.mjs" --seconds 1 --requests 1
   exit 0
 fi
 setup
@@ -45,6 +48,7 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/crossings.mjs" --route rate-limited
 "$NODE" "$ROOT/bench/crossings.mjs" --route aggregate
 "$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
+"$NODE" "$ROOT/bench/memory.mjs" --seconds 2 --requests 100000 --json "$ROOT/bench/results/memory.json"
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages
 step "Firewall detection and false positives on public corpora (bench/waf-corpus.mjs)"
