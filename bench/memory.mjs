@@ -16,35 +16,11 @@ import path from "node:path";
 import { ISSUER, authSection, mint, signersFor } from "./tokens.mjs";
 import { jsonOut, option, seconds } from "./options.mjs";
 import { ADMIN_TOKEN } from "../tests/e2e/harness.mjs";
-import { freePort, startBenchGateway, startNginx, wrk } from "./servers.mjs";
+import { freePort, inspect, startBenchGateway, startNginx, wrk } from "./servers.mjs";
 
 const target = Number(option("--requests", 100_000));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-memory-"));
 
-/** A DevTools protocol session with the gateway's isolate behind Miniflare's inspector proxy. */
-async function inspect(port) {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const found = targets.find((t) => /edge-gateway/.test(`${t.title} ${t.url} ${t.id}`)) ?? targets[0];
-  const ws = new WebSocket(found.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
-  const pending = new Map();
-  let next = 0;
-  ws.addEventListener("message", ({ data }) => {
-    const message = JSON.parse(typeof data === "string" ? data : Buffer.from(data).toString());
-    pending.get(message.id)?.(message);
-    pending.delete(message.id);
-  });
-  await new Promise((resolve, reject) => {
-    ws.addEventListener("open", resolve);
-    ws.addEventListener("error", reject);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const id = ++next;
-      pending.set(id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
 
 /** A wrk script: `GET` of `prefix` plus a different number every time, with `headers`. */
 function script(name, lines) {
@@ -111,7 +87,7 @@ end`)]],
   ["3-backend aggregation", `${gw}/fanout/1`, []],
 ];
 
-const session = await inspect(inspectorPort);
+const session = await inspect(inspectorPort, "edge-gateway");
 async function sample(requests) {
   const health = await (await fetch(`${gw}/__gateway/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
   await session.send("HeapProfiler.collectGarbage");

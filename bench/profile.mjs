@@ -17,37 +17,12 @@ import os from "node:os";
 import path from "node:path";
 import { option, seconds, vars } from "./options.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
-import { freePort, plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, wrk } from "./servers.mjs";
+import { freePort, inspect, plainDocument, startBenchGateway, startNginx, startPassthrough, waitFor, wrk } from "./servers.mjs";
 
 const top = Number(option("--top", 40));
 const requestPath = option("--path", "/users/1");
 const saveDir = option("--save");
 
-/** A DevTools protocol session with the one Worker behind Miniflare's inspector proxy. */
-async function inspect(port) {
-  const [target] = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  // The proxy accepts local origins only.
-  const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
-  ws.binaryType = "arraybuffer";
-  const pending = new Map();
-  let next = 0;
-  ws.addEventListener("message", ({ data }) => {
-    const message = JSON.parse(typeof data === "string" ? data : Buffer.from(data).toString());
-    pending.get(message.id)?.(message);
-    pending.delete(message.id);
-  });
-  await new Promise((resolve, reject) => {
-    ws.addEventListener("open", resolve);
-    ws.addEventListener("error", reject);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      const id = ++next;
-      pending.set(id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
 
 
 /** Self time in µs per request by function, from one profiled wrk run after a warm-up. */

@@ -143,3 +143,31 @@ export function workerdPids() {
   }
   return pids;
 }
+
+/** A DevTools protocol session with a Worker behind Miniflare's inspector proxy on `port`:
+ * the one whose target names `name`, or the first. */
+export async function inspect(port, name) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const target = targets.find((t) => name !== undefined && `${t.title} ${t.url} ${t.id}`.includes(name)) ?? targets[0];
+  // The proxy accepts local origins only.
+  const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
+  ws.binaryType = "arraybuffer";
+  const pending = new Map();
+  let next = 0;
+  ws.addEventListener("message", ({ data }) => {
+    const message = JSON.parse(typeof data === "string" ? data : Buffer.from(data).toString());
+    pending.get(message.id)?.(message);
+    pending.delete(message.id);
+  });
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", reject);
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const id = ++next;
+      pending.set(id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}

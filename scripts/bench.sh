@@ -15,6 +15,7 @@
 #   bench/profile.mjs  V8's sampling profile per request, pass-through vs gateway (smoke only;
 #                      run it by hand on a build with GATEWAY_KEEP_WASM_NAMES=1)
 #   benches/stages.rs  the pure stages timed on the host (cargo bench)
+#   bench/lease_overshoot.rs how far approximate rate limits stray from exact ones (simulated)
 #   bench/waf-corpus.mjs the firewall's detection and false-positive rates on public corpora
 # `--smoke` runs them on a very short setting, to check that the harness works (npm test).
 source "$(dirname "$0")/lib.sh"
@@ -49,6 +50,8 @@ mkdir -p "$ROOT/bench/results"
 "$NODE" "$ROOT/bench/crossings.mjs" --route aggregate
 "$NODE" "$ROOT/bench/native.mjs" --seconds 5 --rounds 4
 "$NODE" "$ROOT/bench/memory.mjs" --seconds 2 --requests 100000 --json "$ROOT/bench/results/memory.json"
+step "Approximate rate limits against exact ones, simulated (bench/lease_overshoot.rs)"
+cargo run --quiet --release --bin lease-overshoot
 step "Pure stages on the host (cargo bench --bench stages)"
 cargo bench --quiet --bench stages
 step "Firewall detection and false positives on public corpora (bench/waf-corpus.mjs)"
