@@ -86,6 +86,9 @@ fn simulate(isolates: usize, lease: u64, pattern: Pattern, seed: u64) -> Run {
     };
     let mut state = State::default();
     let mut ledgers: Vec<Ledger> = (0..isolates).map(|_| Ledger::default()).collect();
+    // Each isolate's memory of the last denial, as the Worker keeps it: a request without
+    // credit is refused without a call until the denial's Retry-After has passed.
+    let mut denied_until = vec![0.0; isolates];
     let (mut admitted, mut requests, mut calls) = (Vec::new(), 0, 0);
     let lease_at = |state: &mut State, want: u64, now: f64, calls: &mut u64| {
         *calls += 1;
@@ -104,14 +107,26 @@ fn simulate(isolates: usize, lease: u64, pattern: Pattern, seed: u64) -> Run {
                 }
                 true
             }
+            Take::Lease(_) if now < denied_until[isolate] => {
+                ledger.failed("k");
+                false
+            }
+            Take::Check if now < denied_until[isolate] => false,
             Take::Lease(want) => {
                 let grant = lease_at(&mut state, want, now, &mut calls);
-                ledger.granted("k", &algorithm, &grant, true, now).allowed
+                let decision = ledger.granted("k", &algorithm, &grant, true, now);
+                if !decision.allowed {
+                    denied_until[isolate] = now + decision.retry_after_ms as f64;
+                }
+                decision.allowed
             }
             Take::Check => {
                 calls += 1;
                 let (decision, next) = algorithm::consume(&algorithm, &state, now, 1);
                 state = next;
+                if !decision.allowed {
+                    denied_until[isolate] = now + decision.retry_after_ms as f64;
+                }
                 decision.allowed
             }
         };
