@@ -147,13 +147,17 @@ pub async fn check(
     }
 }
 
-/// What `policy` needs for `name` now. Approximate policies spend credit first: a denial
-/// remembered earlier does not hold back credit leased since.
+/// What `policy` needs for `name` now. An exact policy is a check, unless a denial is
+/// remembered; an approximate one spends credit first, so a denial remembered earlier does
+/// not hold back credit leased since.
 fn plan(policy: &Policy, name: &str, now_ms: f64) -> Step {
-    let Mode::Approximate { lease } = policy.mode else {
-        return remembered_denial(name, now_ms).map_or(Step::Check, Step::Known);
+    let take = match policy.mode {
+        Mode::Approximate { lease } => {
+            CREDIT.with(|credit| credit.borrow_mut().take(name, lease, now_ms))
+        }
+        Mode::Exact => Take::Check,
     };
-    match CREDIT.with(|credit| credit.borrow_mut().take(name, lease, now_ms)) {
+    match take {
         Take::Spent {
             decision,
             refill: None,

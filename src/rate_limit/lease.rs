@@ -8,9 +8,9 @@
 //! admitted exceed what an exact limit would admit by at most `lease` per isolate holding
 //! credit. A request checked exactly while a lease was on its way, and refused, is admitted
 //! from the lease if it has come meanwhile, so a burst is not refused for want of credit
-//! that is sitting unspent. A quota's credit lapses at the end of its window, so no window admits more than
-//! its limit; credit an isolate does not spend lapses unused, so a key can be refused a little
-//! before its limit when many isolates share it.
+//! that is sitting unspent. A quota's credit lapses at the end of its window, so no window
+//! admits more than its limit; credit an isolate does not spend lapses unused, so a key can be
+//! refused a little before its limit when many isolates share it.
 
 use std::collections::HashMap;
 
@@ -54,6 +54,13 @@ struct Credit {
     quiet_until_ms: f64,
 }
 
+impl Credit {
+    /// Whether some credit is left and has not lapsed at `now_ms`.
+    fn usable(&self, now_ms: f64) -> bool {
+        self.left > 0 && self.until_ms > now_ms
+    }
+}
+
 /// One isolate's credit, by object name.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -66,7 +73,7 @@ impl Ledger {
     /// concurrent requests get [`Take::Check`] rather than lease too.
     pub fn take(&mut self, name: &str, lease: u64, now_ms: f64) -> Take {
         let credit = self.entry(name, now_ms);
-        if credit.left == 0 || credit.until_ms <= now_ms {
+        if !credit.usable(now_ms) {
             if credit.refilling {
                 return Take::Check;
             }
@@ -90,7 +97,7 @@ impl Ledger {
     /// the object refused while a lease for the same key was on its way.
     pub fn spend(&mut self, name: &str, now_ms: f64) -> Option<Decision> {
         let credit = self.credits.get_mut(name)?;
-        if credit.left == 0 || credit.until_ms <= now_ms {
+        if !credit.usable(now_ms) {
             return None;
         }
         credit.left -= 1;
@@ -111,7 +118,7 @@ impl Ledger {
         let fresh_until = now_ms + lifetime;
         let spent = u64::from(spend_one && grant.granted > 0);
         let credit = self.entry(name, now_ms);
-        let still_valid = credit.left > 0 && credit.until_ms > now_ms;
+        let still_valid = credit.usable(now_ms);
         credit.left = if still_valid { credit.left } else { 0 } + grant.granted - spent;
         credit.until_ms = match algorithm {
             // Credit from an earlier window must not outlive it.
@@ -164,8 +171,7 @@ impl Ledger {
         if self.credits.len() < CAPACITY {
             return;
         }
-        self.credits
-            .retain(|_, c| c.refilling || (c.left > 0 && c.until_ms > now_ms));
+        self.credits.retain(|_, c| c.refilling || c.usable(now_ms));
         if self.credits.len() >= CAPACITY {
             self.credits.clear();
         }
